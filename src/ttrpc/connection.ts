@@ -1,0 +1,191 @@
+/**
+ * One accepted ttrpc connection on the server side. Requests are dispatched concurrently (a blocking
+ * handler never holds up another call); writes are whole frames, so they never interleave. Nothing a
+ * peer sends can throw out of here: bad input is answered with a status or closes this connection.
+ */
+import type { Socket } from "node:net";
+import { ShimError } from "../errdefs.js";
+import { ttrpc } from "../gen/ttrpc.js";
+import type { Logger } from "../log.js";
+import { encodeOkResponseFrame, encodeStatusResponseFrame, metadataMap, okResponseSize } from "./envelope.js";
+import { FrameDecoder, FrameType, type DecodedFrame } from "./frame.js";
+import type { CallContext, Method, ServiceRegistry } from "./service.js";
+import { grpcCode, toStatus } from "./status.js";
+
+/** setTimeout's upper bound; longer deadlines are treated as none. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface Call {
+  readonly controller: AbortController;
+  timer: NodeJS.Timeout | undefined;
+  /** A response went out already (deadline); the handler's late result is dropped. */
+  answered: boolean;
+}
+
+/** What a connection needs from its server. */
+export interface ConnectionOptions {
+  registry: ServiceRegistry;
+  log: Logger;
+  maxMessage: number;
+  onClose: (conn: ServerConnection) => void;
+}
+
+/** Server side of one connection. Created by `Server`; owns its socket. */
+export class ServerConnection {
+  private readonly decoder: FrameDecoder;
+  private readonly calls = new Map<number, Call>();
+  private lastStreamId = 0;
+  private closed = false;
+  private draining = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly opts: ConnectionOptions,
+  ) {
+    this.decoder = new FrameDecoder({ maxData: opts.maxMessage });
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", (err) => {
+      opts.log.debug("ttrpc connection error", { error: err });
+      this.close();
+    });
+    // Mirrors the Go server: EOF from the client ends the connection and cancels its calls.
+    socket.on("end", () => this.close());
+    socket.on("close", () => this.close());
+  }
+
+  /** Calls whose handlers are still running. */
+  get inFlight(): number {
+    return this.calls.size;
+  }
+
+  /** Graceful close: finish running calls, then end the connection. New requests are still served. */
+  drain(): void {
+    this.draining = true;
+    this.closeIfIdle();
+  }
+
+  /** Closes now and aborts every running handler's signal (reason: Canceled). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const reason = new ShimError("Canceled", "Connection closed");
+    for (const call of this.calls.values()) {
+      clearTimeout(call.timer);
+      call.controller.abort(reason);
+    }
+    this.socket.destroy();
+    this.opts.onClose(this);
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: DecodedFrame[];
+    try {
+      frames = this.decoder.push(chunk);
+      for (const f of frames) {
+        if (this.closed) return;
+        this.onFrame(f);
+      }
+    } catch (err) {
+      this.opts.log.error("ttrpc connection failed", { error: err });
+      this.close();
+    }
+  }
+
+  private onFrame(f: DecodedFrame): void {
+    if (f.kind === "oversized") {
+      const msg = `message length ${f.length} exceed maximum message size of ${this.opts.maxMessage}`;
+      return this.sendStatus(f.streamId, "ResourceExhausted", msg);
+    }
+    // Checks mirror containerd/ttrpc serverConn.run.
+    if (f.streamId % 2 !== 1) {
+      return this.sendStatus(f.streamId, "InvalidArgument", "StreamID must be odd for client initiated streams");
+    }
+    if (f.type === FrameType.Data) {
+      // Streams are not supported: only a live unary call can own this id, and it takes no data.
+      if (this.calls.has(f.streamId)) this.opts.log.debug("ttrpc data frame on unary call ignored", { stream: f.streamId });
+      else this.sendStatus(f.streamId, "InvalidArgument", "StreamID is no longer active");
+      return;
+    }
+    if (f.type !== FrameType.Request) return; // unknown types are ignored for forward compatibility
+    if (f.streamId <= this.lastStreamId) {
+      return this.sendStatus(f.streamId, "InvalidArgument", "StreamID cannot be re-used and must increment");
+    }
+    this.lastStreamId = f.streamId;
+    let req: ttrpc.Request;
+    try {
+      req = ttrpc.Request.decode(f.data);
+    } catch (err) {
+      return this.sendStatus(f.streamId, "InvalidArgument", `unmarshal request error: ${(err as Error).message}`);
+    }
+    let method: Method;
+    try {
+      method = this.opts.registry.lookup(req.service, req.method);
+    } catch (err) {
+      return this.sendError(f.streamId, err);
+    }
+    void this.run(f.streamId, method, req);
+  }
+
+  private async run(id: number, method: Method, req: ttrpc.Request): Promise<void> {
+    const call: Call = { controller: new AbortController(), timer: undefined, answered: false };
+    this.calls.set(id, call);
+    const timeoutNano = req.timeoutNano;
+    if (timeoutNano > 0 && timeoutNano / 1e6 <= MAX_TIMER_MS) {
+      call.timer = setTimeout(() => this.onDeadline(id, call), Math.max(1, Math.round(timeoutNano / 1e6)));
+    }
+    const ctx: CallContext = {
+      signal: call.controller.signal,
+      metadata: metadataMap(req.metadata),
+      service: req.service,
+      method: req.method,
+    };
+    try {
+      const res = await method.call(req.payload, ctx);
+      if (!call.answered) this.sendOk(id, res);
+    } catch (err) {
+      if (!(err instanceof ShimError)) {
+        this.opts.log.error("ttrpc handler failed", { service: req.service, method: req.method, error: err });
+      }
+      if (!call.answered) this.sendError(id, err);
+    } finally {
+      clearTimeout(call.timer);
+      this.calls.delete(id);
+      this.closeIfIdle();
+    }
+  }
+
+  private onDeadline(id: number, call: Call): void {
+    call.answered = true;
+    call.controller.abort(new ShimError("DeadlineExceeded", "context deadline exceeded"));
+    this.sendStatus(id, "DeadlineExceeded", "context deadline exceeded");
+  }
+
+  private sendOk(id: number, payload: Uint8Array): void {
+    const size = okResponseSize(payload.length);
+    if (size > this.opts.maxMessage) {
+      const msg = `message length ${size} exceeds maximum message size of ${this.opts.maxMessage}`;
+      return this.sendStatus(id, "ResourceExhausted", msg);
+    }
+    this.write(encodeOkResponseFrame(id, payload));
+  }
+
+  private sendError(id: number, err: unknown): void {
+    const st = toStatus(err);
+    this.write(encodeStatusResponseFrame(id, st.code, st.message));
+  }
+
+  private sendStatus(id: number, code: ShimError["code"], message: string): void {
+    this.write(encodeStatusResponseFrame(id, grpcCode(code), message));
+  }
+
+  private write(frame: Buffer): void {
+    if (this.closed || this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(frame);
+  }
+
+  private closeIfIdle(): void {
+    if (!this.draining || this.closed || this.calls.size > 0 || this.socket.writableEnded) return;
+    // end() flushes queued responses before FIN; then the socket is released.
+    this.socket.end(() => this.close());
+  }
+}

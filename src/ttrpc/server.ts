@@ -1,0 +1,102 @@
+/**
+ * ttrpc server: accepts connections on listeners it is given and dispatches unary calls to registered
+ * services. Graceful `shutdown()` (stop accepting, drain, close) is distinct from `close()` (now).
+ */
+import type { Server as NetServer, Socket } from "node:net";
+import { ShimError } from "../errdefs.js";
+import { Logger } from "../log.js";
+import { ServerConnection } from "./connection.js";
+import { MAX_MESSAGE } from "./frame.js";
+import { ServiceRegistry, type Method } from "./service.js";
+
+/** A ttrpc server. One per shim; create it in the composition root. */
+export class Server {
+  private readonly log: Logger;
+  private readonly maxMessage: number;
+  private readonly registry = new ServiceRegistry();
+  private readonly listeners = new Set<NetServer>();
+  private readonly connections = new Set<ServerConnection>();
+  private stopping = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(opts: { log?: Logger; maxMessage?: number } = {}) {
+    this.log = opts.log ?? new Logger();
+    this.maxMessage = opts.maxMessage ?? MAX_MESSAGE;
+  }
+
+  /** Registers methods under a fully-qualified service name (the same object may go under two names). */
+  register(service: string, methods: Record<string, Method>): void {
+    this.registry.register(service, methods);
+  }
+
+  /** Serves connections from `listener`, which is already listening (on a path or an inherited fd). */
+  serve(listener: NetServer): void {
+    if (this.stopping) throw new ShimError("FailedPrecondition", "Cannot serve on a server that is shutting down");
+    this.listeners.add(listener);
+    listener.on("connection", (socket: Socket) => this.accept(socket));
+    listener.on("error", (err) => this.log.error("ttrpc listener failed", { error: err }));
+  }
+
+  /** Open connections. */
+  get activeConnections(): number {
+    return this.connections.size;
+  }
+
+  /**
+   * Stops accepting, lets running calls finish (connections close as they become idle), then
+   * resolves. If `signal` aborts first, everything left is closed, handlers are aborted, and the
+   * promise rejects with the signal's reason.
+   */
+  async shutdown(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.stopListening();
+    for (const conn of this.connections) conn.drain();
+    if (this.connections.size === 0) return;
+    const { signal } = opts;
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.close();
+        reject(signal?.reason);
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.idleWaiters.push(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
+  }
+
+  /** Closes listeners and connections now; running handlers see their signals aborted. */
+  close(): void {
+    this.stopListening();
+    for (const conn of [...this.connections]) conn.close();
+  }
+
+  private stopListening(): void {
+    this.stopping = true;
+    for (const l of this.listeners) l.close();
+    this.listeners.clear();
+  }
+
+  private accept(socket: Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const conn = new ServerConnection(socket, {
+      registry: this.registry,
+      log: this.log,
+      maxMessage: this.maxMessage,
+      onClose: (c) => this.onConnectionClosed(c),
+    });
+    this.connections.add(conn);
+  }
+
+  private onConnectionClosed(conn: ServerConnection): void {
+    this.connections.delete(conn);
+    if (this.connections.size > 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
