@@ -1,0 +1,315 @@
+// A private containerd (1.6, 1.7 or 2.1, from .deps/containerd/<suite>) per test file, everything under one
+// short temp dir, with our shim findable on PATH. stop() leaves no process, mount, socket or cgroup behind.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, openSync, closeSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import { BUSYBOX_REF, REPO_ROOT, busyboxImageTar, pauseImageTar } from "./image.js";
+import { configToml } from "./containerd-config.js";
+import { waitFor, withTimeout } from "./wait.js";
+
+export type ContainerdVersion = "1.6" | "1.7" | "2.1";
+export const ALL_VERSIONS: ContainerdVersion[] = ["1.6", "1.7", "2.1"];
+const SUITES: Record<ContainerdVersion, string> = { "1.6": "bookworm", "1.7": "trixie", "2.1": "sid" };
+
+/** Runtime under test: E2E_RUNTIME, default our shim. `io.containerd.runc.v2` validates the harness itself. */
+export const RUNTIME = process.env.E2E_RUNTIME ?? "io.containerd.ts.v2";
+/** Versions under test: E2E_VERSIONS (comma separated), default all three. */
+export const VERSIONS = (process.env.E2E_VERSIONS?.split(",").map((s) => s.trim()) ?? ALL_VERSIONS) as ContainerdVersion[];
+export const SHIM_BINARY = path.join(REPO_ROOT, "bin", "containerd-shim-ts-v2");
+
+export interface ContainerdOptions {
+  cri?: boolean;             // enable the CRI plugin (default runtime = opts.runtime)
+  runtime?: string;          // CRI runtime_type; default RUNTIME
+  namespace?: string;        // default ctr namespace; default a unique "e2e-<hex>"
+  images?: ("busybox" | "pause")[];  // imported at start; default ["busybox"]
+  extraConfig?: string;      // appended to config.toml
+  env?: Record<string, string>;
+}
+export interface CtrResult { stdout: string; stderr: string; code: number | null; signal: string | null }
+export interface CtrOptions { ns?: string; timeoutMs?: number; input?: string }
+
+export interface Containerd {
+  readonly version: ContainerdVersion;
+  readonly dir: string; readonly address: string; readonly ttrpcAddress: string;
+  readonly root: string; readonly state: string; readonly namespace: string;
+  readonly pid: number | undefined;
+  ctr(args: string[], opts?: CtrOptions): Promise<CtrResult>;
+  stop(): Promise<void>; kill9(): Promise<void>; restart(): Promise<void>;
+  logs(): Promise<string>; logTail(lines?: number): string;
+}
+
+/** Throws a clear error when something the e2e tests need is missing (never skips). */
+export function preflight(version: ContainerdVersion, runtime = RUNTIME): void {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push("root (run as uid 0)");
+  const bin = path.join(REPO_ROOT, ".deps", "containerd", SUITES[version], "usr", "bin");
+  for (const b of ["containerd", "ctr"]) if (!existsSync(path.join(bin, b))) missing.push(path.join(bin, b));
+  if (!existsSync("/usr/sbin/runc") && !existsSync("/usr/bin/runc")) missing.push("runc");
+  if (runtime === "io.containerd.ts.v2") {
+    if (!existsSync(SHIM_BINARY)) missing.push(SHIM_BINARY);
+    const main = path.join(REPO_ROOT, "dist", "src", "shim", "main.js");
+    if (!existsSync(main)) missing.push(`${main} (run npm run build)`);
+  }
+  if (missing.length > 0) {
+    throw new Error(`e2e prerequisites missing for containerd ${version}: ${missing.join(", ")}; run scripts/install-deps.sh`);
+  }
+}
+
+/** Starts a private containerd of `version`, waits for its gRPC socket and imports the test images. */
+export async function startContainerd(version: ContainerdVersion, opts: ContainerdOptions = {}): Promise<Containerd> {
+  preflight(version, opts.runtime ?? RUNTIME);
+  const c = new Instance(version, opts, await mkdtemp(`/tmp/ctd${version.replace(".", "")}-`));
+  try {
+    await c.setup();
+    await c.launch();
+    for (const img of opts.images ?? ["busybox"]) {
+      const tar = img === "busybox" ? await busyboxImageTar() : await pauseImageTar();
+      await c.ctrOk(["images", "import", "--all-platforms", tar], { timeoutMs: 60_000 });
+    }
+    await c.ctrOk(["images", "check"]);
+  } catch (err) {
+    const tail = c.logTail(40);
+    await c.stop().catch(() => undefined);
+    throw new Error(`${(err as Error).message}\n--- containerd ${version} log tail ---\n${tail}`);
+  }
+  return c;
+}
+
+class Instance implements Containerd {
+  readonly address: string; readonly ttrpcAddress: string; readonly root: string; readonly state: string;
+  readonly namespace: string;
+  private readonly binDir: string; private readonly logPath: string; private readonly usrBin: string;
+  private proc: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly namespaces = new Set<string>();
+
+  constructor(readonly version: ContainerdVersion, private readonly opts: ContainerdOptions, readonly dir: string) {
+    this.address = path.join(dir, "c.sock");
+    this.ttrpcAddress = `${this.address}.ttrpc`;
+    this.root = path.join(dir, "root");
+    this.state = path.join(dir, "state");
+    this.binDir = path.join(dir, "bin");
+    this.logPath = path.join(dir, "containerd.log");
+    this.usrBin = path.join(REPO_ROOT, ".deps", "containerd", SUITES[version], "usr", "bin");
+    this.namespace = opts.namespace ?? `e2e-${randomBytes(4).toString("hex")}`;
+    this.namespaces.add(this.namespace);
+  }
+
+  get pid(): number | undefined { return this.proc?.exitCode === null ? this.proc.pid : undefined; }
+
+  private get env(): NodeJS.ProcessEnv {
+    const extra = [this.binDir, this.usrBin, path.dirname(process.execPath), "/usr/local/sbin", "/usr/local/bin",
+      "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.opts.env, PATH: extra.join(":") };
+    delete env.NOTIFY_SOCKET;
+    return env;
+  }
+
+  async setup(): Promise<void> {
+    await mkdir(this.binDir, { recursive: true });
+    await mkdir(path.join(this.dir, "cni"), { recursive: true });
+    await symlink(SHIM_BINARY, path.join(this.binDir, "containerd-shim-ts-v2"));
+    const cfg = configToml(this.version, {
+      dir: this.dir, root: this.root, state: this.state, address: this.address, ttrpcAddress: this.ttrpcAddress,
+      cri: this.opts.cri ?? false, runtime: this.opts.runtime ?? RUNTIME,
+    }) + (this.opts.extraConfig ?? "");
+    await writeFile(path.join(this.dir, "config.toml"), cfg);
+  }
+
+  async launch(): Promise<void> {
+    const log = openSync(this.logPath, "a");
+    const proc = spawn(path.join(this.usrBin, "containerd"), ["--config", path.join(this.dir, "config.toml")], {
+      cwd: this.dir, env: this.env, stdio: ["ignore", log, log],
+    });
+    closeSync(log);
+    this.proc = proc;
+    this.exited = new Promise((resolve) => proc.once("exit", () => resolve()));
+    let spawnErr: Error | undefined;
+    proc.once("error", (e) => { spawnErr = e; });
+    await waitFor(async () => {
+      if (spawnErr) throw Object.assign(spawnErr, { fatal: true });
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(`containerd ${this.version} exited (${proc.exitCode ?? proc.signalCode}) before serving`);
+      }
+      return existsSync(this.address) && (await canConnect(this.address));
+    }, { timeoutMs: 20_000, intervalMs: 20, what: `containerd ${this.version} gRPC socket ${this.address}` });
+    await this.ctrOk(["version"]);
+  }
+
+  ctr(args: string[], o: CtrOptions = {}): Promise<CtrResult> {
+    const ns = o.ns ?? this.namespace;
+    this.namespaces.add(ns);
+    return runCapture(path.join(this.usrBin, "ctr"), ["--address", this.address, "-n", ns, ...args],
+      { env: this.env, cwd: this.dir, timeoutMs: o.timeoutMs ?? 60_000, input: o.input });
+  }
+
+  /** Like ctr() but throws (with stderr and the log tail) unless the exit code is 0. */
+  async ctrOk(args: string[], o: CtrOptions = {}): Promise<CtrResult> {
+    const r = await this.ctr(args, o);
+    if (r.code !== 0) throw new Error(`ctr ${args.join(" ")} -> ${r.code ?? r.signal}: ${r.stderr.trim()}`);
+    return r;
+  }
+
+  async logs(): Promise<string> { return readFile(this.logPath, "utf8").catch(() => ""); }
+
+  logTail(lines = 30): string {
+    try { return readFileSync(this.logPath, "utf8").trimEnd().split("\n").slice(-lines).join("\n"); } catch { return ""; }
+  }
+
+  async kill9(): Promise<void> { await this.halt("SIGKILL"); }
+
+  async restart(): Promise<void> {
+    await this.halt("SIGTERM");
+    await this.launch();
+  }
+
+  private async halt(sig: NodeJS.Signals): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    p.kill(sig);
+    try {
+      await withTimeout(this.exited, 10_000, `containerd ${this.version} to exit on ${sig}`);
+    } catch {
+      p.kill("SIGKILL");
+      await withTimeout(this.exited, 5_000, `containerd ${this.version} to exit on SIGKILL`);
+    }
+  }
+
+  /** SIGTERM containerd, then remove every shim, container, mount, socket, runc state and cgroup it left. */
+  async stop(): Promise<void> {
+    await this.halt("SIGTERM");
+    const sockets = shimSockets(this.state);
+    const leftovers = processesUnder(this.dir);
+    for (const pid of leftovers) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+    await waitFor(() => processesUnder(this.dir).length === 0, { timeoutMs: 10_000, what: `processes of ${this.dir} to exit` });
+    for (const ns of this.namespaces) await cleanRunc(ns, this.env);
+    await unmountUnder(this.dir);
+    for (const s of sockets) await rm(s, { force: true });
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The shim socket path our shim (and the Go shim) uses for a container started by `ctr run` (§2.1). */
+export { shimSocketPath } from "./containerd-config.js";
+
+async function canConnect(sock: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(sock);
+    s.once("connect", () => { s.destroy(); resolve(true); });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/** Runs a command, collects output; never rejects on a non-zero exit (SIGKILLs it after timeoutMs). */
+export function runCapture(cmd: string, args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<CtrResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: o.env, cwd: o.cwd, stdio: [o.input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    let stdout = ""; let stderr = "";
+    p.stdout!.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
+    p.stderr!.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+    if (o.input !== undefined) p.stdin!.end(o.input);
+    const timer = setTimeout(() => { stderr += `\n[killed after ${o.timeoutMs} ms]`; p.kill("SIGKILL"); }, o.timeoutMs ?? 60_000);
+    p.once("error", (e) => { clearTimeout(timer); reject(e); });
+    p.once("close", (code, signal) => { clearTimeout(timer); resolve({ stdout, stderr, code, signal }); });
+  });
+}
+
+/** Pids (other than ours) whose cmdline, cwd or root refers to `dir`: shims, runc, container processes. */
+export function processesUnder(dir: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      const refs = cmd.includes(dir) || isUnder(safeReadlink(`/proc/${pid}/cwd`), dir) || isUnder(safeReadlink(`/proc/${pid}/root`), dir);
+      if (refs && !isZombie(pid)) out.push(pid);
+    } catch { /* raced with exit */ }
+  }
+  return out;
+}
+
+/** Zombie pids whose parent is one of `parents`. */
+export function zombiesOf(parents: number[]): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (f[0] === "Z" && parents.includes(Number(f[1]))) out.push(Number(name));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+function isZombie(pid: number): boolean {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+}
+
+function safeReadlink(p: string): string {
+  try { return readlinkSync(p); } catch { return ""; }
+}
+
+function isUnder(p: string, dir: string): boolean { return p === dir || p.startsWith(dir + "/"); }
+
+/** Mount points at or below `dir`, deepest first. */
+export function mountsUnder(dir: string): string[] {
+  const info = readFileSync("/proc/self/mountinfo", "utf8");
+  const points = info.split("\n").filter(Boolean)
+    .map((l) => l.split(" ")[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => isUnder(m, dir));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+async function unmountUnder(dir: string): Promise<void> {
+  for (let round = 0; round < 5; round++) {
+    const mounts = mountsUnder(dir);
+    if (mounts.length === 0) return;
+    for (const m of mounts) await runCapture("umount", ["-l", m], { timeoutMs: 10_000 });
+  }
+}
+
+/** Shim socket files named by the `address` files of the task bundles under `state`. */
+function shimSockets(state: string): string[] {
+  const base = path.join(state, "io.containerd.runtime.v2.task");
+  const out: string[] = [];
+  for (const ns of safeReaddir(base)) {
+    for (const id of safeReaddir(path.join(base, ns))) {
+      try {
+        const addr = readFileSync(path.join(base, ns, id, "address"), "utf8").trim();
+        const m = /unix:\/\/(\/\S+)/.exec(addr) ?? /"address":"unix:\/\/([^"]+)"/.exec(addr);
+        if (m?.[1]) out.push(m[1]);
+      } catch { /* no address file */ }
+    }
+  }
+  return out;
+}
+
+function safeReaddir(p: string): string[] {
+  try { return readdirSync(p); } catch { return []; }
+}
+
+/** Deletes runc state of namespace `ns` (root /run/containerd/runc/<ns>) and its cgroups. */
+async function cleanRunc(ns: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const root = path.join("/run/containerd/runc", ns);
+  for (const id of safeReaddir(root)) {
+    await runCapture("runc", ["--root", root, "delete", "--force", id], { env, timeoutMs: 10_000 });
+  }
+  await rm(root, { recursive: true, force: true });
+  for (const ctl of safeReaddir("/sys/fs/cgroup")) {
+    const nsDir = path.join("/sys/fs/cgroup", ctl, ns);
+    for (const id of safeReaddir(nsDir)) rmdirQuiet(path.join(nsDir, id));
+    rmdirQuiet(nsDir);
+  }
+}
+
+function rmdirQuiet(p: string): void {
+  try { if (existsSync(p)) rmdirSync(p); } catch { /* not a dir or still busy */ }
+}
+
+export { BUSYBOX_REF };
