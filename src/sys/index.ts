@@ -3,3 +3,7 @@
  * child reaping, real pipes, fd passing, pty resize and mounts.
  */
 export { pipe2, setNonblocking, recvFd, recvFdAsync, setWinsize, getWinsize } from "./fds.js";
+export { Reaper, setChildSubreaper, SUBSCRIPTION_LIMIT } from "./reaper.js";
+export type { Exit, ChildRegistry, ExitSubscription } from "./reaper.js";
+export { mount, mountAll, unmountRecursive, parseMountOptions, MS, MNT_DETACH } from "./mount.js";
+export type { MountSpec } from "./mount.js";
