@@ -30,8 +30,8 @@ export interface Method {
  * ("ttrpc: error unmarshalling payload", as the Go server does).
  */
 export function unary<Req, Res>(
-  req: MessageType<Req>,
-  res: MessageType<Res>,
+  req: Pick<MessageType<Req>, "decode">,
+  res: Pick<MessageType<Res>, "encode">,
   fn: (req: Req, ctx: CallContext) => Res | Promise<Res>,
 ): Method {
   return {
