@@ -1,0 +1,190 @@
+/**
+ * A container: its init process, its execs, its bundle and rootfs mounts. Operations here run runc
+ * and keep the process state machines; exit ordering is the ExitRouter's job.
+ */
+import { mkdir, unlink } from "node:fs/promises";
+import path from "node:path";
+import { isCode, notFound } from "../errdefs.js";
+import type { Logger } from "../log.js";
+import type { Runc } from "../runc/index.js";
+import { mountAll, unmountRecursive } from "../sys/index.js";
+import { readSpecFacts, writeRuntimeFiles } from "./bundle.js";
+import type { TaskEvents } from "./events.js";
+import type { ExitRouter, ExitTarget } from "./exits.js";
+import { prepareIO, type PreparedIO } from "./io.js";
+import type { RuntimeOptions } from "./options.js";
+import { Proc, type StdioConfig } from "./process.js";
+
+/** What containers share within one task service. */
+export interface ContainerEnv {
+  namespace: string;
+  router: ExitRouter;
+  events: TaskEvents;
+  log: Logger;
+  runcFor(opts: RuntimeOptions): Runc;
+}
+
+export interface CreateParams extends StdioConfig {
+  id: string;
+  bundle: string;
+  rootfs: { type: string; source: string; target?: string; options: string[] }[];
+  options: RuntimeOptions;
+}
+
+/** How long Delete waits for output to be copied out before closing it (containerd#12364). */
+export const DRAIN_TIMEOUT_MS = 10_000;
+
+export class Container implements ExitTarget {
+  liveExecs = 0;
+  initExited = false;
+  readonly execs = new Map<string, Proc>();
+
+  private constructor(
+    readonly id: string,
+    readonly bundle: string,
+    readonly init: Proc,
+    readonly runc: Runc,
+    readonly options: RuntimeOptions,
+    readonly sharedPidNs: boolean,
+    readonly sandboxId: string | undefined,
+    private mounted: boolean,
+    readonly env: ContainerEnv,
+  ) {}
+
+  get logFile(): string {
+    return path.join(this.bundle, "log.json");
+  }
+
+  /** `runc create` with stdio and rootfs; publishes /tasks/create. */
+  static async create(p: CreateParams, env: ContainerEnv, signal?: AbortSignal): Promise<Container> {
+    const facts = await readSpecFacts(p.bundle);
+    const runc = env.runcFor(p.options);
+    let mounted = false;
+    let io: PreparedIO | undefined;
+    const early = env.router.subscribe();
+    try {
+      if (p.rootfs.length > 0) {
+        const rootfs = path.join(p.bundle, "rootfs");
+        await mkdir(rootfs, { recursive: true, mode: 0o711 });
+        mounted = true;
+        mountAll(p.rootfs, rootfs);
+      }
+      await writeRuntimeFiles(p.bundle, p.options);
+      const stdio = { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal };
+      io = await prepareIO(stdio, ioOpts(p.id, env, p.options, signal));
+      await runc.create(p.id, {
+        bundle: p.bundle,
+        pidFile: path.join(p.bundle, "init.pid"),
+        consoleSocket: io.consoleSocket,
+        noPivot: p.options.noPivotRoot,
+        noNewKeyring: p.options.noNewKeyring,
+        stdio: io.runcStdio,
+        logFile: path.join(p.bundle, "log.json"),
+        signal,
+      });
+      const init = new Proc(p.id, "", stdio);
+      init.io = await io.ready({ signal });
+      io = undefined;
+      const { readPidFile } = await import("../runc/index.js");
+      init.pid = await readPidFile(path.join(p.bundle, "init.pid"));
+      const c = new Container(p.id, p.bundle, init, runc, p.options, facts.sharedPidNs, facts.sandboxId, mounted, env);
+      env.events.create({
+        containerId: p.id,
+        bundle: p.bundle,
+        rootfs: p.rootfs,
+        io: { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal },
+        pid: init.pid,
+      });
+      early.started(c, init);
+      return c;
+    } catch (err) {
+      early.close();
+      io?.abort();
+      await runc.delete(p.id, { force: true, logFile: path.join(p.bundle, "log.json") }).catch(() => {});
+      if (mounted) tryUnmount(path.join(p.bundle, "rootfs"), env.log);
+      throw err;
+    }
+  }
+
+  /** `runc start` of the init; publishes /tasks/start before any exit of it. */
+  async start(signal?: AbortSignal): Promise<number> {
+    this.init.require(["created"], "start");
+    const early = this.env.router.subscribe();
+    this.env.router.untrack(this.init);
+    try {
+      await this.runc.start(this.id, { logFile: this.logFile, signal });
+    } catch (err) {
+      early.started(this, this.init);
+      throw err;
+    }
+    if (this.init.status === "created") this.init.transition("running", "start");
+    this.env.events.start(this.id, this.init.pid);
+    early.started(this, this.init);
+    return this.init.pid;
+  }
+
+  /** Delete of the init: allowed when created or stopped. Publishes /tasks/delete. */
+  async delete(signal?: AbortSignal): Promise<Proc> {
+    const init = this.init;
+    init.require(["created", "stopped"], "delete");
+    this.env.router.forget(init);
+    if (init.io !== undefined && init.hasExited) {
+      const drained = await init.io.drain({ timeoutMs: DRAIN_TIMEOUT_MS });
+      if (!drained) this.env.log.warn("output not drained before delete", { id: this.id });
+    }
+    try {
+      await this.runc.delete(this.id, { force: init.status === "created", logFile: this.logFile, signal });
+    } catch (err) {
+      if (!isCode(err, "NotFound")) throw err;
+    }
+    for (const e of this.execs.values()) e.io?.close();
+    init.io?.close();
+    if (this.mounted) tryUnmount(path.join(this.bundle, "rootfs"), this.env.log);
+    this.mounted = false;
+    init.status = "deleted";
+    this.env.events.delete(this.id, init.pid, init.exitStatus, init.exitedAt);
+    return init;
+  }
+
+  /** Kill of the init (`runc kill`). An exited or deleted init is NotFound. */
+  async kill(sig: number, all: boolean): Promise<void> {
+    if (this.init.status === "deleted" || this.init.hasExited) {
+      throw notFound(`Cannot kill task "${this.id}": process already finished`);
+    }
+    await this.runc.kill(this.id, sig, { all, logFile: this.logFile });
+  }
+
+  /** Looks up the init ("") or an exec; unknown exec ids are NotFound. */
+  process(execId: string): Proc {
+    if (execId === "") return this.init;
+    const p = this.execs.get(execId);
+    if (p === undefined) throw notFound(`Cannot find exec "${execId}" in task "${this.id}"`);
+    return p;
+  }
+
+  /** Called by the router when the init exits and the container shares a pid namespace. */
+  killAllOnExit(): void {
+    if (!this.sharedPidNs) return;
+    this.runc.kill(this.id, 9, { all: true, logFile: this.logFile }).catch((err: unknown) => {
+      if (!isCode(err, "NotFound")) this.env.log.warn("kill --all after init exit failed", { id: this.id, err });
+    });
+  }
+
+  /** Removes a file we wrote, ignoring its absence. */
+  static async removeQuietly(file: string): Promise<void> {
+    await unlink(file).catch(() => {});
+  }
+}
+
+/** IO options for a process of a container with these runtime options. */
+export function ioOpts(id: string, env: ContainerEnv, o: RuntimeOptions, signal?: AbortSignal) {
+  return { id, ns: env.namespace, uid: o.ioUid, gid: o.ioGid, log: env.log, signal };
+}
+
+function tryUnmount(rootfs: string, log: Logger): void {
+  try {
+    unmountRecursive(rootfs);
+  } catch (err) {
+    log.warn("unmount of rootfs failed", { rootfs, err });
+  }
+}

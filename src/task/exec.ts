@@ -1,0 +1,101 @@
+/**
+ * Exec processes: Exec only registers (no runc call), Start runs `runc exec --detach`, Kill signals the
+ * pid directly, Delete drains and forgets. Execs count as live from the moment Start is requested, so
+ * the container's init exit is published after theirs (see exits.ts).
+ */
+import path from "node:path";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../errdefs.js";
+import { validateId } from "./bundle.js";
+import { Container, DRAIN_TIMEOUT_MS, ioOpts } from "./container.js";
+import { prepareIO, type PreparedIO } from "./io.js";
+import { Proc, type StdioConfig } from "./process.js";
+
+/** Registers an exec; publishes /tasks/exec-added. */
+export function addExec(c: Container, execId: string, stdio: StdioConfig, specJson: Uint8Array | undefined): Proc {
+  validateId(execId, "exec");
+  if (c.execs.has(execId)) throw alreadyExists(`Cannot add exec "${execId}" to task "${c.id}": id already in use`);
+  c.init.require(["created", "running"], "exec in");
+  if (c.initExited) throw failedPrecondition(`Cannot exec in task "${c.id}": init process is not running`);
+  let spec: Record<string, unknown>;
+  try {
+    spec = JSON.parse(Buffer.from(specJson ?? new Uint8Array()).toString("utf8")) as Record<string, unknown>;
+  } catch (err) {
+    throw invalidArgument(`Cannot parse process spec of exec "${execId}": invalid JSON`, { cause: err });
+  }
+  if (spec === null || typeof spec !== "object") throw invalidArgument(`Cannot use process spec of exec "${execId}"`);
+  spec.terminal = stdio.terminal;
+  const p = new Proc(c.id, execId, stdio);
+  p.spec = spec;
+  c.execs.set(execId, p);
+  c.env.events.execAdded(c.id, execId);
+  return p;
+}
+
+/** `runc exec --detach`; publishes /tasks/exec-started before any exit of the exec. */
+export async function startExec(c: Container, p: Proc, signal?: AbortSignal): Promise<number> {
+  p.require(["created"], "start");
+  if (c.initExited || c.init.hasExited || c.init.status === "deleted") {
+    throw failedPrecondition(`Cannot start exec "${p.execId}": container "${c.id}" init process is not running`);
+  }
+  const router = c.env.router;
+  c.liveExecs++;
+  const early = router.subscribe();
+  const logFile = path.join(c.bundle, `${p.execId}-runc.log.json`);
+  const pidFile = path.join(c.bundle, `${p.execId}.pid`);
+  let io: PreparedIO | undefined;
+  try {
+    io = await prepareIO(p.stdio, ioOpts(`${c.id}`, c.env, c.options, signal));
+    await c.runc.exec(c.id, p.spec ?? {}, {
+      pidFile,
+      consoleSocket: io.consoleSocket,
+      stdio: io.runcStdio,
+      logFile,
+      signal,
+    });
+    p.io = await io.ready({ signal });
+    io = undefined;
+    const { readPidFile } = await import("../runc/index.js");
+    p.pid = await readPidFile(pidFile);
+  } catch (err) {
+    early.close();
+    io?.abort();
+    router.execStartFailed(c);
+    throw err;
+  } finally {
+    void Container.removeQuietly(logFile);
+  }
+  p.transition("running", "start");
+  c.env.events.execStarted(c.id, p.execId, p.pid);
+  early.started(c, p);
+  return p.pid;
+}
+
+/** Signals an exec's pid. Not started: FailedPrecondition; exited: NotFound. */
+export function killExec(p: Proc, sig: number): void {
+  if (p.status === "created") throw failedPrecondition(`Cannot kill exec "${p.execId}": process not created`);
+  if (p.hasExited || p.status === "deleted") throw notFound(`Cannot kill exec "${p.execId}": process already finished`);
+  try {
+    process.kill(p.pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ESRCH") {
+      throw notFound(`Cannot kill exec "${p.execId}": process already finished`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** Deletes an exec that is created or stopped; drains its output (bounded) and forgets it. */
+export async function deleteExec(c: Container, p: Proc): Promise<Proc> {
+  p.require(["created", "stopped"], "delete");
+  c.execs.delete(p.execId);
+  c.env.router.forget(p);
+  let drained = true;
+  if (p.io !== undefined) drained = await p.io.drain({ timeoutMs: DRAIN_TIMEOUT_MS });
+  p.io?.close();
+  p.status = "deleted";
+  void Container.removeQuietly(path.join(c.bundle, `${p.execId}.pid`));
+  if (!drained) {
+    throw failedPrecondition(`failed to drain exec process "${p.execId}" io: timed out`);
+  }
+  return p;
+}

@@ -1,0 +1,125 @@
+/**
+ * Routes reaped exits to processes, keeping containerd's ordering rules:
+ *  - a process's TaskExit is published after its TaskStart/TaskExecStarted, even when it exits while
+ *    `runc start`/`runc exec` is still running (the early-exit case): callers `subscribe()` before
+ *    starting and `started()` after publishing the start event;
+ *  - a container's init exit is published after the exits of all its execs: execs count as live from
+ *    the moment their Start is requested, and the init exit is held until that count is zero.
+ * Mirrors the design of containerd's runc shim (preStart/handleStarted), with JS's single thread in
+ * place of its locks: between an exit check and a map update there is never an await.
+ */
+import type { Exit } from "../sys/index.js";
+import type { Proc } from "./process.js";
+
+/** What the router needs from a container. */
+export interface ExitTarget {
+  /** Execs whose Start was requested and whose exit was not yet handled. */
+  liveExecs: number;
+  /** Set when the init exit was seen; new exec starts are refused from then on. */
+  initExited: boolean;
+}
+
+/** A buffer of exits seen since it was taken. */
+export interface EarlyExits {
+  /** Registers `proc` (already started, start event published) or handles its early exit now. */
+  started(target: ExitTarget, proc: Proc): void;
+  close(): void;
+}
+
+/** Called when a process exit must be published (state already recorded). */
+export type ExitHandler = (target: ExitTarget, proc: Proc, exit: Exit) => void;
+/** Called when an init exit is seen, before execs are waited for (kill-all for shared pid ns). */
+export type InitExitHook = (target: ExitTarget, proc: Proc) => void;
+
+interface Entry {
+  target: ExitTarget;
+  proc: Proc;
+}
+
+export class ExitRouter {
+  private readonly running = new Map<number, Entry[]>();
+  private readonly buffers = new Set<Exit[]>();
+  private readonly heldInits = new Map<ExitTarget, () => void>();
+
+  constructor(
+    private readonly publishExit: ExitHandler,
+    private readonly onInitExit: InitExitHook = () => {},
+  ) {}
+
+  /** Feeds one reaped exit. */
+  handle(exit: Exit): void {
+    for (const buf of this.buffers) if (buf.length < 4096) buf.push(exit);
+    const entries = this.running.get(exit.pid);
+    if (entries === undefined) return;
+    this.running.delete(exit.pid);
+    for (const e of entries) this.processExit(e.target, e.proc, exit);
+  }
+
+  /** Takes an early-exit buffer. Take it before running anything whose exit must not be lost. */
+  subscribe(): EarlyExits {
+    const buf: Exit[] = [];
+    this.buffers.add(buf);
+    return {
+      started: (target, proc) => {
+        this.buffers.delete(buf);
+        const early = proc.pid > 0 ? buf.find((e) => e.pid === proc.pid) : undefined;
+        if (early !== undefined) this.processExit(target, proc, early);
+        else if (proc.pid > 0) this.track(target, proc);
+      },
+      close: () => this.buffers.delete(buf),
+    };
+  }
+
+  /** Stops routing exits of `proc` (a deleted process). */
+  forget(proc: Proc): void {
+    const entries = this.running.get(proc.pid);
+    if (entries === undefined) return;
+    const rest = entries.filter((e) => e.proc !== proc);
+    if (rest.length > 0) this.running.set(proc.pid, rest);
+    else this.running.delete(proc.pid);
+  }
+
+  /** Stops routing the init's exit while it is being (re)started; pair with a subscription. */
+  untrack(proc: Proc): void {
+    this.forget(proc);
+  }
+
+  /** Call when an exec's Start failed after `liveExecs` was incremented. */
+  execStartFailed(target: ExitTarget): void {
+    this.execDone(target);
+  }
+
+  private track(target: ExitTarget, proc: Proc): void {
+    const entries = this.running.get(proc.pid) ?? [];
+    entries.push({ target, proc });
+    this.running.set(proc.pid, entries);
+  }
+
+  private processExit(target: ExitTarget, proc: Proc, exit: Exit): void {
+    if (!proc.isInit) {
+      if (proc.hasExited) return;
+      proc.setExited(exit.status, exit.at);
+      this.publishExit(target, proc, exit);
+      this.execDone(target);
+      return;
+    }
+    if (target.initExited) return;
+    target.initExited = true;
+    this.onInitExit(target, proc);
+    const finish = () => {
+      proc.setExited(exit.status, exit.at);
+      this.publishExit(target, proc, exit);
+    };
+    if (target.liveExecs <= 0) finish();
+    else this.heldInits.set(target, finish);
+  }
+
+  private execDone(target: ExitTarget): void {
+    target.liveExecs = Math.max(0, target.liveExecs - 1);
+    if (target.liveExecs > 0) return;
+    const finish = this.heldInits.get(target);
+    if (finish === undefined) return;
+    this.heldInits.delete(target);
+    finish();
+  }
+}

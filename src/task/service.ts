@@ -1,0 +1,271 @@
+/**
+ * containerd.task.v2.Task / containerd.task.v3.Task: a thin adapter from protobuf requests to
+ * containers and processes. State is answered from memory (containerd gives it 2 s).
+ */
+import { failedPrecondition, notFound, unimplemented } from "../errdefs.js";
+import { containerd as boot, runtimeoptions } from "../gen/bootstrap.js";
+import { containerd, google } from "../gen/task.js";
+import type { Logger } from "../log.js";
+import { Runc } from "../runc/index.js";
+import type { Exit, Reaper } from "../sys/index.js";
+import { unary, type Method } from "../ttrpc/index.js";
+import { validateId } from "./bundle.js";
+import { Container, type ContainerEnv } from "./container.js";
+import { TaskEvents, timestamp, ZERO_TIME, type Publisher } from "./events.js";
+import { addExec, deleteExec, killExec, startExec } from "./exec.js";
+import { ExitRouter } from "./exits.js";
+import { parseOptions, type RuntimeOptions } from "./options.js";
+import type { Proc, Status } from "./process.js";
+
+const T = containerd.task.v2;
+const Empty = google.protobuf.Empty;
+const STATUS: Record<Status, number> = { created: 1, running: 2, stopped: 3, paused: 4, pausing: 5, deleted: 3 };
+
+export interface TaskServiceDeps {
+  namespace: string;
+  reaper: Pick<Reaper, "onExit"> & { own(pid: number): void; disown(pid: number): void };
+  publisher: Publisher;
+  log: Logger;
+  shimPid: number;
+}
+
+/** The task service of one shim: every container it holds. */
+export class TaskService {
+  private readonly containers = new Map<string, Container>();
+  private readonly creating = new Set<string>();
+  private readonly router: ExitRouter;
+  private readonly env: ContainerEnv;
+  private readonly shutdownCbs: (() => void)[] = [];
+  private shutdownRequested = false;
+
+  constructor(private readonly deps: TaskServiceDeps) {
+    const events = new TaskEvents(deps.publisher);
+    this.router = new ExitRouter(
+      (_t, p: Proc, e: Exit) => events.exit(p.containerId, p.id, p.pid, e.status, e.at),
+      (t) => (t as Container).killAllOnExit(),
+    );
+    deps.reaper.onExit((e) => this.router.handle(e));
+    this.env = {
+      namespace: deps.namespace,
+      router: this.router,
+      events,
+      log: deps.log,
+      runcFor: (o: RuntimeOptions) =>
+        new Runc({
+          binary: o.binaryName || "runc",
+          root: `${o.root || "/run/containerd/runc"}/${deps.namespace}`,
+          systemdCgroup: o.systemdCgroup,
+          registry: deps.reaper,
+          log: deps.log,
+        }),
+    };
+  }
+
+  /** Containers held. */
+  get size(): number {
+    return this.containers.size;
+  }
+
+  /** `cb` runs once a Shutdown was requested and no container is left. */
+  onShutdownRequested(cb: () => void): void {
+    this.shutdownCbs.push(cb);
+  }
+
+  /** The Task methods, to register under both v2 and v3 service names. */
+  methods(): Record<string, Method> {
+    return {
+      Create: unary(T.CreateTaskRequest, T.CreateTaskResponse, (r, ctx) => this.create(r, ctx.signal)),
+      Start: unary(T.StartRequest, T.StartResponse, (r, ctx) => this.start(r, ctx.signal)),
+      State: unary(T.StateRequest, T.StateResponse, (r) => this.state(r)),
+      Delete: unary(T.DeleteRequest, T.DeleteResponse, (r, ctx) => this.delete(r, ctx.signal)),
+      Kill: unary(T.KillRequest, Empty, (r) => this.kill(r)),
+      Wait: unary(T.WaitRequest, T.WaitResponse, (r, ctx) => this.wait(r, ctx.signal)),
+      Exec: unary(T.ExecProcessRequest, Empty, (r) => this.exec(r)),
+      ResizePty: unary(T.ResizePtyRequest, Empty, (r) => this.resize(r)),
+      CloseIO: unary(T.CloseIORequest, Empty, (r) => this.closeIO(r)),
+      Pids: unary(T.PidsRequest, T.PidsResponse, (r) => this.pids(r)),
+      Pause: unary(T.PauseRequest, Empty, (r) => this.pause(r.id)),
+      Resume: unary(T.ResumeRequest, Empty, (r) => this.resume(r.id)),
+      Update: unary(T.UpdateTaskRequest, Empty, (r) => this.update(r)),
+      Checkpoint: unary(T.CheckpointTaskRequest, Empty, () => {
+        throw unimplemented("Cannot checkpoint: checkpoint is not supported by this shim yet");
+      }),
+      Stats: unary(T.StatsRequest, T.StatsResponse, () => {
+        throw unimplemented("Cannot get stats: not supported by this shim yet");
+      }),
+      Connect: unary(T.ConnectRequest, T.ConnectResponse, (r) => ({
+        shimPid: this.deps.shimPid,
+        taskPid: this.containers.get(r.id)?.init.pid ?? 0,
+        version: "",
+      })),
+      Shutdown: unary(T.ShutdownRequest, Empty, () => this.shutdown()),
+    };
+  }
+
+  private get(id: string): Container {
+    const c = this.containers.get(id);
+    if (c === undefined) throw notFound(`Cannot find task "${id}"`);
+    return c;
+  }
+
+  private async create(r: containerd.task.v2.CreateTaskRequest, signal: AbortSignal) {
+    validateId(r.id, "container");
+    if (this.containers.has(r.id)) throw failedPrecondition(`Cannot create task "${r.id}": already exists`);
+    if (r.checkpoint) throw unimplemented(`Cannot restore task "${r.id}": checkpoint restore is not supported yet`);
+    const options = parseOptions(r.options, OPTION_CODECS);
+    const rootfs = (r.rootfs ?? []).map((m) => ({
+      type: m.type ?? "",
+      source: m.source ?? "",
+      target: m.target ?? "",
+      options: m.options ?? [],
+    }));
+    const params = { id: r.id, bundle: r.bundle, rootfs, options, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal };
+    // The id is reserved while runc runs, so a concurrent Create of the same id fails at once.
+    if (this.creating.has(r.id)) throw failedPrecondition(`Cannot create task "${r.id}": already exists`);
+    this.creating.add(r.id);
+    try {
+      const c = await Container.create(params, this.env, signal);
+      this.containers.set(r.id, c);
+      return { pid: c.init.pid };
+    } finally {
+      this.creating.delete(r.id);
+    }
+  }
+
+  private async start(r: containerd.task.v2.StartRequest, signal: AbortSignal) {
+    const c = this.get(r.id);
+    if (r.execId === "") return { pid: await c.start(signal) };
+    return { pid: await startExec(c, c.process(r.execId), signal) };
+  }
+
+  private state(r: containerd.task.v2.StateRequest) {
+    const c = this.get(r.id);
+    const p = c.process(r.execId);
+    let status = p.status;
+    if (!p.isInit && (c.init.status === "paused" || c.init.status === "pausing") && status === "running") {
+      status = c.init.status;
+    }
+    return {
+      id: p.id,
+      bundle: c.bundle,
+      pid: p.pid,
+      status: STATUS[status],
+      stdin: p.stdio.stdin,
+      stdout: p.stdio.stdout,
+      stderr: p.stdio.stderr,
+      terminal: p.stdio.terminal,
+      exitStatus: p.exitStatus,
+      exitedAt: p.exitedAt ? timestamp(p.exitedAt) : ZERO_TIME,
+      execId: p.isInit ? "" : p.execId,
+    };
+  }
+
+  private async delete(r: containerd.task.v2.DeleteRequest, signal: AbortSignal) {
+    const c = this.get(r.id);
+    let p: Proc;
+    if (r.execId !== "") {
+      p = await deleteExec(c, c.process(r.execId));
+    } else {
+      p = await c.delete(signal);
+      this.containers.delete(r.id);
+      this.maybeShutdown();
+    }
+    return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: p.exitedAt ? timestamp(p.exitedAt) : ZERO_TIME };
+  }
+
+  private async kill(r: containerd.task.v2.KillRequest) {
+    const c = this.get(r.id);
+    if (r.execId === "") await c.kill(r.signal, r.all);
+    else killExec(c.process(r.execId), r.signal);
+    return {};
+  }
+
+  private async wait(r: containerd.task.v2.WaitRequest, signal: AbortSignal) {
+    const p = this.get(r.id).process(r.execId);
+    await p.wait(signal);
+    return { exitStatus: p.exitStatus, exitedAt: p.exitedAt ? timestamp(p.exitedAt) : ZERO_TIME };
+  }
+
+  private exec(r: containerd.task.v2.ExecProcessRequest) {
+    const c = this.get(r.id);
+    const stdio = { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal };
+    addExec(c, r.execId, stdio, r.spec?.value ?? undefined);
+    return {};
+  }
+
+  private resize(r: containerd.task.v2.ResizePtyRequest) {
+    const p = this.get(r.id).process(r.execId);
+    if (p.hasExited && !p.isInit) throw failedPrecondition(`Cannot resize exec "${p.execId}": process stopped`);
+    p.io?.resize?.(r.width, r.height);
+    return {};
+  }
+
+  private closeIO(r: containerd.task.v2.CloseIORequest) {
+    const p = this.get(r.id).process(r.execId);
+    if (r.stdin) p.io?.closeStdin();
+    return {};
+  }
+
+  private async pids(r: containerd.task.v2.PidsRequest) {
+    const c = this.get(r.id);
+    const pids = await c.runc.ps(c.id, { logFile: c.logFile });
+    const byPid = new Map<number, string>();
+    for (const e of c.execs.values()) if (e.pid > 0) byPid.set(e.pid, e.execId);
+    const processes = pids.map((pid) => {
+      const execId = byPid.get(pid);
+      if (execId === undefined) return { pid };
+      const value = containerd.runc.v1.ProcessDetails.encode({ execId }).finish();
+      return { pid, info: { typeUrl: "containerd.runc.v1.ProcessDetails", value } };
+    });
+    return { processes };
+  }
+
+  private async pause(id: string) {
+    const c = this.get(id);
+    c.init.transition("pausing", "pause");
+    try {
+      await c.runc.pause(id, { logFile: c.logFile });
+    } catch (err) {
+      if (c.init.status === "pausing") c.init.status = "running";
+      throw err;
+    }
+    if (c.init.status === "pausing") c.init.status = "paused";
+    this.env.events.paused(id);
+    return {};
+  }
+
+  private async resume(id: string) {
+    const c = this.get(id);
+    c.init.require(["paused"], "resume");
+    await c.runc.resume(id, { logFile: c.logFile });
+    if (c.init.status === "paused") c.init.status = "running";
+    this.env.events.resumed(id);
+    return {};
+  }
+
+  private async update(r: containerd.task.v2.UpdateTaskRequest) {
+    const c = this.get(r.id);
+    c.init.require(["created", "running", "pausing", "paused"], "update");
+    const json = Buffer.from(r.resources?.value ?? new Uint8Array()).toString("utf8");
+    await c.runc.update(r.id, JSON.parse(json || "{}") as object, { logFile: c.logFile });
+    return {};
+  }
+
+  private shutdown() {
+    this.shutdownRequested = true;
+    this.maybeShutdown();
+    return {};
+  }
+
+  /** Shutdown is sticky: once asked for, the shim goes as soon as nothing is held (containerd#12344). */
+  private maybeShutdown(): void {
+    if (!this.shutdownRequested || this.containers.size > 0) return;
+    for (const cb of this.shutdownCbs.splice(0)) setImmediate(cb);
+  }
+}
+
+const OPTION_CODECS = {
+  runcOptions: (v: Uint8Array) => boot.runc.v1.Options.decode(v) as unknown as Record<string, unknown>,
+  linuxCreateOptions: (v: Uint8Array) => boot.linux.runc.CreateOptions.decode(v) as unknown as Record<string, unknown>,
+  runtimeOptions: (v: Uint8Array) => runtimeoptions.v1.Options.decode(v),
+};
