@@ -54,8 +54,8 @@ export class Server {
     const { signal } = opts;
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
+        reject(signal?.reason); // before close(), whose last connection closing would resolve
         this.close();
-        reject(signal?.reason);
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener("abort", onAbort, { once: true });
