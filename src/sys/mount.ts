@@ -2,7 +2,7 @@
  * mount(2)/umount2(2) for the task's rootfs: fstab-style option parsing, containerd Mount application and
  * recursive unmount. All calls are synchronous (they are quick syscalls, except on a hung network fs).
  */
-import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, realpathSync } from "node:fs";
+import { closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readFileSync, realpathSync } from "node:fs";
 import { posix as path } from "node:path";
 import { ShimError } from "../errdefs.js";
 import * as libc from "./libc.js";
@@ -116,20 +116,21 @@ export interface MountSpec {
 const MAX_DATA = 4096 - 512;
 const O_PATH = 0o10000000;
 
-/** Resolves a Mount's target under `rootfs`, refusing any that leaves it (lexically or through a symlink). */
+/**
+ * Resolves a Mount's target under `rootfs`, refusing any that leaves it (lexically, or through a symlink
+ * in an existing component), and creates the target directory if it is missing.
+ */
 function targetIn(rootfs: string, target: string | undefined): string {
   const rel = path.normalize((target ?? "").replace(/^\/+/, "") || ".");
-  if (rel === ".." || rel.startsWith("../")) {
-    throw new ShimError("InvalidArgument", `Cannot mount at "${target}": target escapes the rootfs`);
-  }
+  const escapes = () => new ShimError("InvalidArgument", `Cannot mount at "${target}": target escapes the rootfs`);
+  if (rel === ".." || rel.startsWith("../")) throw escapes();
   const full = path.resolve(rootfs, rel);
-  if (existsSync(full)) {
-    const real = realpathSync(full);
-    const root = realpathSync(rootfs);
-    if (real !== root && !real.startsWith(root === "/" ? "/" : root + "/")) {
-      throw new ShimError("InvalidArgument", `Cannot mount at "${target}": target resolves outside the rootfs`);
-    }
-  }
+  const root = realpathSync(rootfs);
+  let existing = full;
+  while (!existsSync(existing)) existing = path.dirname(existing);
+  const real = realpathSync(existing);
+  if (real !== root && !real.startsWith(root === "/" ? "/" : root + "/")) throw escapes();
+  if (existing !== full) mkdirSync(path.join(real, path.relative(existing, full)), { recursive: true, mode: 0o755 });
   return full;
 }
 
@@ -178,7 +179,8 @@ function mountOne(m: MountSpec, target: string): void {
 /**
  * Applies containerd Mounts onto `rootfs` in order (as for `CreateTaskRequest.rootfs`). Types: bind and
  * rbind (options "bind"/"rbind" implied when missing), overlay (long lowerdir lists shortened, see
- * above), and anything else handed to mount(2) as is. A target must stay inside `rootfs`. If one mount
+ * above), and anything else handed to mount(2) as is. A target must stay inside `rootfs`; a missing
+ * target directory is created (0755). If one mount
  * fails, those already made are unmounted again (newest first) and the error is thrown.
  */
 export function mountAll(mounts: MountSpec[], rootfs: string): void {
