@@ -1,0 +1,102 @@
+/**
+ * The shim daemon (shared/protocol.md §2.4): the composition root. Becomes a child subreaper, logs to the
+ * bundle's `log` FIFO, serves the Task service over ttrpc on the socket `start` passed as fd 3, and exits
+ * when the Task service says a Shutdown arrived with nothing left, or on SIGTERM/SIGINT.
+ */
+import { fstatSync } from "node:fs";
+import net from "node:net";
+import type { Logger } from "../log.js";
+import { Reaper, setChildSubreaper } from "../sys/index.js";
+import { TaskService } from "../task/index.js";
+import { Server } from "../ttrpc/index.js";
+import type { Flags } from "./flags.js";
+import { openLogFifo } from "./logfifo.js";
+import { RemotePublisher } from "./publisher.js";
+import { Shutdown } from "./shutdown.js";
+import { bindSocket, removeSocket } from "./socket.js";
+
+/** The service names the Task methods are registered under (protocol.md §4.1, §11 items 6 and 13). */
+export const TASK_SERVICES = ["containerd.task.v2.Task", "containerd.task.v3.Task"] as const;
+
+/** The fd on which `start` hands over the listening socket. */
+export const LISTENER_FD = 3;
+
+/** Budget for answering in-flight calls once shutdown begins. */
+const DRAIN_CALLS_MS = 2000;
+/** Budget for delivering queued events at shutdown. */
+const DRAIN_EVENTS_MS = 5000;
+
+function isSocketFd(fd: number): boolean {
+  try {
+    return fstatSync(fd).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** Listens on the inherited fd 3 if it is a socket, else binds `socketPath` itself (manual runs). */
+export async function openListener(socketPath: string): Promise<net.Server> {
+  if (isSocketFd(LISTENER_FD)) {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer();
+      server.once("error", reject);
+      server.listen({ fd: LISTENER_FD }, () => {
+        server.off("error", reject);
+        resolve(server);
+      });
+    });
+  }
+  if (socketPath === "") throw new Error(`Cannot serve: fd ${LISTENER_FD} is not a socket and no -socket was given`);
+  const bound = await bindSocket(socketPath);
+  if (bound === "live") throw new Error(`Cannot serve on "${socketPath}": another shim is listening there`);
+  return bound;
+}
+
+function guardProcess(log: Logger): void {
+  process.on("uncaughtException", (err) => log.error("uncaught exception", { error: err, stack: err.stack }));
+  process.on("unhandledRejection", (reason) => log.error("unhandled rejection", { error: reason }));
+  // The daemon runs in its own session; a stray SIGHUP must not end it (Node's default would).
+  process.on("SIGHUP", () => log.debug("ignoring SIGHUP"));
+}
+
+/** Runs the daemon until shutdown, then exits the process with status 0. */
+export async function serve(flags: Flags): Promise<void> {
+  const { log } = openLogFifo(process.cwd(), flags.debug ? "debug" : "info", { id: flags.id, namespace: flags.namespace });
+  guardProcess(log);
+  const shutdown = new Shutdown(log);
+  const exit = (reason: string): void => {
+    void shutdown.stop(reason).finally(() => process.exit(0));
+  };
+
+  setChildSubreaper();
+  const reaper = new Reaper({ log: log.child({ module: "reaper" }) });
+  reaper.start();
+  shutdown.onStop("reaper", () => reaper.stop());
+
+  const publisher = new RemotePublisher({
+    address: process.env["TTRPC_ADDRESS"] ?? "",
+    namespace: flags.namespace,
+    log: log.child({ module: "events" }),
+  });
+  shutdown.onStop("events", async (signal) => {
+    await publisher.drain({ signal });
+    publisher.close();
+  }, DRAIN_EVENTS_MS);
+
+  const task = new TaskService({ namespace: flags.namespace, reaper, publisher, log, shimPid: process.pid });
+  const server = new Server({ log: log.child({ module: "ttrpc" }) });
+  const methods = task.methods();
+  for (const name of TASK_SERVICES) server.register(name, methods);
+
+  const listener = await openListener(flags.socket);
+  server.serve(listener);
+  // Registered last, so it runs first: in-flight calls (the Shutdown RPC itself) are answered before exit.
+  shutdown.onStop("ttrpc", (signal) => server.shutdown({ signal }), DRAIN_CALLS_MS);
+  // Unlink before the listener closes, so a new `start` for this group binds a fresh socket.
+  if (flags.socket !== "") shutdown.onStop("socket", () => removeSocket(flags.socket));
+
+  task.onShutdownRequested(() => exit("shutdown requested"));
+  process.on("SIGTERM", () => exit("SIGTERM"));
+  process.on("SIGINT", () => exit("SIGINT"));
+  log.info("shim serving", { pid: process.pid, socket: flags.socket });
+}

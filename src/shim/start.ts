@@ -1,0 +1,170 @@
+/**
+ * The `start` action (shared/protocol.md §1.4, §1.5, §2.4, §2.6): group, bind the socket, spawn the
+ * daemon with the listening socket on fd 3, place it, print the address. Nothing but the answer may
+ * reach stdout/stderr on success (containerd reads them combined), and no process that outlives `start`
+ * may hold containerd's pipes.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { containerd } from "../gen/bootstrap.js";
+import { SOCKET_PATH_LIMIT, socketAddress, socketDir, socketPath } from "./address.js";
+import { daemonArgs, type Flags } from "./flags.js";
+import { openLogFifo } from "./logfifo.js";
+import { decodeStartInput, shimOptions } from "./options.js";
+import { adjustOomScore, joinCgroup } from "./placement.js";
+import { bindSocket, listenerFd, removeSocket } from "./socket.js";
+import { readStdin } from "./stdin.js";
+
+/** The launcher the daemon is started with (dist/src/shim/start.js -> bin/). */
+export const BIN_SCRIPT = fileURLToPath(new URL("../../../bin/containerd-shim-ts-v2", import.meta.url));
+
+/** Node flags for the daemon process only (kept empty unless a measurement shows a benefit). */
+export const DAEMON_NODE_FLAGS: readonly string[] = [];
+
+const GROUP_LABELS = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
+
+/** The grouping id: the first group annotation in `<bundle>/config.json`, else the task id. */
+export function groupingId(bundle: string, id: string): string {
+  let spec: unknown;
+  try {
+    spec = JSON.parse(readFileSync(path.join(bundle, "config.json"), "utf8"));
+  } catch {
+    return id; // absent for shim-sandboxer sandboxes (protocol.md §11 item 3), or unreadable
+  }
+  const annotations = (spec as { annotations?: unknown } | null)?.annotations;
+  if (typeof annotations !== "object" || annotations === null) return id;
+  for (const label of GROUP_LABELS) {
+    const value = (annotations as Record<string, unknown>)[label];
+    if (typeof value === "string" && value !== "") return value;
+  }
+  return id;
+}
+
+/** Writes `<bundle>/address` atomically: the exact address, no newline (1.6 reads it raw). */
+export function writeAddressFile(bundle: string, address: string): void {
+  const tmp = path.join(bundle, ".address.tmp");
+  writeFileSync(tmp, address, { mode: 0o644 });
+  renameSync(tmp, path.join(bundle, "address"));
+}
+
+function answer(address: string, bootstrap: boolean): Uint8Array {
+  if (!bootstrap) return Buffer.from(address, "utf8");
+  const result = containerd.runtime.bootstrap.v1.BootstrapResult.create({ version: 2, address, protocol: "ttrpc" });
+  return containerd.runtime.bootstrap.v1.BootstrapResult.encode(result).finish();
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+}
+
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * Closes fds above 2 that this process inherited without close-on-exec (Node's own fds all have it).
+ * Otherwise the daemon would inherit them too, and one of them could be a pipe containerd waits on.
+ */
+export function closeInheritedFds(keep: readonly number[] = []): number[] {
+  const closed: number[] = [];
+  let fds: string[];
+  try {
+    fds = readdirSync("/proc/self/fd");
+  } catch {
+    return closed;
+  }
+  for (const name of fds) {
+    const fd = Number(name);
+    if (!Number.isInteger(fd) || fd <= 2 || keep.includes(fd)) continue;
+    try {
+      const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"));
+      if (flags?.[1] === undefined || (Number.parseInt(flags[1], 8) & O_CLOEXEC) !== 0) continue;
+      closeSync(fd);
+      closed.push(fd);
+    } catch {
+      // the fd of the directory listing itself, or already gone
+    }
+  }
+  return closed;
+}
+
+function spawnDaemon(args: string[], cwd: string, fd: number, env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BIN_SCRIPT, ...args], {
+      cwd,
+      env,
+      detached: true,
+      stdio: ["ignore", "ignore", "ignore", fd],
+    });
+    child.once("error", (err) => reject(new Error(`Cannot spawn the shim daemon: ${err.message}`, { cause: err })));
+    child.once("spawn", () => {
+      child.unref();
+      if (child.pid === undefined) reject(new Error("Cannot spawn the shim daemon: no pid"));
+      else resolve(child.pid);
+    });
+  });
+}
+
+/**
+ * Runs `start` in `bundle` (containerd's cwd). Returns the bytes to print; the caller prints them and
+ * exits 0. Throws (after undoing what it did) on failure.
+ */
+export async function runStart(flags: Flags, bundle: string, env: NodeJS.ProcessEnv): Promise<Uint8Array> {
+  if (flags.id === "") throw new Error("Cannot start: -id is required");
+  if (flags.namespace === "") throw new Error("Cannot start: -namespace is required");
+  const input = decodeStartInput(await readStdin(), flags.id, flags.namespace);
+  const debug = flags.debug || input.bootstrap?.debug === true;
+  const { log } = openLogFifo(bundle, debug ? "debug" : "info", { id: flags.id, namespace: flags.namespace });
+  const address = socketAddress(flags.address, flags.namespace, groupingId(bundle, flags.id), socketDir(input.bootstrap?.socketDir, env));
+  const sockPath = socketPath(address);
+  if (Buffer.byteLength(sockPath) > SOCKET_PATH_LIMIT) {
+    throw new Error(`Cannot create socket "${sockPath}": path longer than ${SOCKET_PATH_LIMIT} bytes`);
+  }
+  mkdirSync(path.dirname(sockPath), { recursive: true, mode: 0o700 });
+  const bound = await bindSocket(sockPath);
+  if (bound === "live") {
+    log.debug("reusing the shim serving this group", { address });
+    writeAddressFile(bundle, address);
+    return answer(address, input.bootstrap !== undefined);
+  }
+  let pid: number | undefined;
+  try {
+    const daemonEnv = { ...env };
+    if (input.bootstrap?.ttrpcAddress) daemonEnv["TTRPC_ADDRESS"] = input.bootstrap.ttrpcAddress;
+    closeInheritedFds([listenerFd(bound)]);
+    pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, listenerFd(bound), daemonEnv);
+    const { shimCgroup } = shimOptions(input.options);
+    if (shimCgroup !== "") {
+      for (const err of joinCgroup(pid, shimCgroup)) log.warn("cannot move the shim into its cgroup", { error: err });
+    }
+    const oomErr = adjustOomScore(pid);
+    if (oomErr !== undefined) log.debug("cannot adjust the shim's oom score", { error: oomErr });
+    writeAddressFile(bundle, address);
+    log.debug("shim daemon started", { pid, address });
+    return answer(address, input.bootstrap !== undefined);
+  } catch (err) {
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    removeSocket(sockPath);
+    throw err;
+  }
+}
+
+/** The `start` entry point: prints the answer (no newline) and exits 0, or prints the error and exits 1. */
+export async function start(flags: Flags): Promise<void> {
+  let out: Uint8Array;
+  try {
+    out = await runStart(flags, flags.bundle || process.cwd(), process.env);
+  } catch (err) {
+    writeAll(2, Buffer.from(`${err instanceof Error ? err.message : String(err)}\n`));
+    process.exit(1);
+  }
+  writeAll(1, out);
+  // Exit without closing the listener: closing a bound pipe handle would unlink the daemon's socket.
+  process.exit(0);
+}

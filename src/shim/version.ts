@@ -1,0 +1,23 @@
+/** The shim's name and version, read from package.json at run time (no gen imports: `-v` stays cheap). */
+import { readFileSync } from "node:fs";
+
+/** The runtime name containerd knows this shim by. */
+export const RUNTIME_NAME = "io.containerd.ts.v2";
+
+/** The binary name, as printed by `-v`. */
+export const BINARY_NAME = "containerd-shim-ts-v2";
+
+/** The version in package.json (dist/src/shim/version.js -> ../../../package.json), or "unknown". */
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown };
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** The text of `-v`: binary name and version, then the Node.js version. */
+export function versionText(): string {
+  return `${BINARY_NAME} ${packageVersion()}\nnode ${process.version}\n`;
+}
