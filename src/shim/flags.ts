@@ -113,12 +113,14 @@ export function parseFlags(argv: readonly string[]): Flags {
     action: "serve",
   };
   const seen = { action: false };
+  let positional = false;
   let onlyPositional = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     if (onlyPositional || arg === "-" || !arg.startsWith("-")) {
       if (arg !== "start" && arg !== "delete") throw new FlagError(`Unknown action "${arg}"`);
-      if (seen.action) throw new FlagError(`Unexpected argument "${arg}" after action "${flags.action}"`);
+      if (positional) throw new FlagError(`Unexpected argument "${arg}" after action "${flags.action}"`);
+      positional = true;
       setAction(flags, seen, arg);
       continue;
     }
