@@ -1,0 +1,159 @@
+/**
+ * Logging binaries (`binary://` and `binary-v2://`, protocol.md §4.6): the logger reads the container's
+ * stdout and stderr pipes directly on fds 3 and 4 and reports readiness on fd 5.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import net from "node:net";
+import { ShimError } from "../errdefs.js";
+import type { Logger } from "../log.js";
+import { pipe2 } from "../sys/index.js";
+import { closeFd } from "./fifo.js";
+
+/** Pids that libuv reaps itself and the shim's reaper must leave alone (sys ChildRegistry). */
+export interface PidRegistry {
+  own(pid: number): void;
+  disown(pid: number): void;
+}
+
+/** Options for {@link BinaryLogger.start}. */
+export interface LoggerOptions {
+  id: string;
+  ns: string;
+  registry?: PidRegistry;
+  log?: Logger;
+  signal?: AbortSignal;
+}
+
+/** How long a logger gets between SIGTERM and SIGKILL (mirrors the Go shim's 12 s). */
+export const LOGGER_KILL_DELAY_MS = 12_000;
+
+/**
+ * A running logging binary. `stdoutFd`/`stderrFd` are the write ends of its input pipes (blocking, for
+ * the container or for a console copy); the logger holds the read ends.
+ */
+export class BinaryLogger {
+  /** Settles when the logger process has exited. */
+  readonly exited: Promise<void>;
+  private closed = false;
+  private killTimer: NodeJS.Timeout | undefined;
+  private stdoutSocket: net.Socket | undefined;
+  private pipesClosed = false;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly stdoutFd: number,
+    readonly stderrFd: number,
+  ) {
+    this.exited = new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once("exit", () => resolve());
+    });
+  }
+
+  /** Spawns the logger and waits until it is ready (binary: a byte or EOF on fd 5; binary-v2: a byte). */
+  static async start(path: string, args: string[], v2: boolean, opts: LoggerOptions): Promise<BinaryLogger> {
+    opts.signal?.throwIfAborted();
+    const fds: number[] = [];
+    let child: ChildProcess;
+    try {
+      for (let i = 0; i < 3; i++) fds.push(...pipe2());
+      const [outR, , errR, , , readyW] = fds as [number, number, number, number, number, number];
+      child = spawn(path, args, {
+        stdio: ["ignore", "ignore", "ignore", outR, errR, readyW],
+        env: { ...process.env, CONTAINER_ID: opts.id, CONTAINER_NAMESPACE: opts.ns },
+      });
+    } catch (err) {
+      for (const fd of fds) closeFd(fd);
+      throw new ShimError("Internal", `Cannot start logging binary "${path}"`, { cause: err });
+    }
+    // The child has its copies now; keep only our ends: stdout/stderr write ends and the ready read end.
+    const [outR, outW, errR, errW, readyR, readyW] = fds as [number, number, number, number, number, number];
+    for (const fd of [outR, errR, readyW]) closeFd(fd);
+    const pid = child.pid;
+    if (pid === undefined) {
+      for (const fd of [outW, errW, readyR]) closeFd(fd);
+      const [err] = (await once(child, "error")) as [NodeJS.ErrnoException];
+      throw new ShimError("Unknown", `Cannot start logging binary "${path}": ${err.code ?? err.message}`, { cause: err });
+    }
+    opts.registry?.own(pid);
+    child.once("exit", () => opts.registry?.disown(pid));
+    const logger = new BinaryLogger(child, outW, errW);
+    try {
+      await waitReady(child, readyR, v2, path, opts.signal);
+    } catch (err) {
+      logger.kill();
+      throw err;
+    }
+    opts.log?.debug("logging binary ready", { path, pid });
+    return logger;
+  }
+
+  /**
+   * Wraps our stdout write end in a stream (console copies write the pty output there). The stream owns
+   * the fd from then on; `close()` destroys it. Do not pass `stdoutFd` to runc after calling this.
+   */
+  stdoutStream(): net.Socket {
+    this.stdoutSocket ??= new net.Socket({ fd: this.stdoutFd, readable: false, writable: true });
+    return this.stdoutSocket;
+  }
+
+  /** Closes our pipe ends, then SIGTERM, and SIGKILL if still alive after 12 s. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closePipes();
+    if (!this.alive()) return;
+    this.child.kill("SIGTERM");
+    this.killTimer = setTimeout(() => {
+      if (this.alive()) this.child.kill("SIGKILL");
+    }, LOGGER_KILL_DELAY_MS);
+    void this.exited.then(() => clearTimeout(this.killTimer));
+  }
+
+  private kill(): void {
+    this.closed = true;
+    this.closePipes();
+    if (this.alive()) this.child.kill("SIGKILL");
+  }
+
+  /**
+   * Closes our copies of the write ends (after runc started, so the logger sees EOF when the container's
+   * last writer goes). Idempotent.
+   */
+  closePipes(): void {
+    if (this.pipesClosed) return;
+    this.pipesClosed = true;
+    if (this.stdoutSocket !== undefined) this.stdoutSocket.destroy();
+    else closeFd(this.stdoutFd);
+    closeFd(this.stderrFd);
+  }
+
+  private alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+}
+
+/** Waits for the readiness signal on `readyFd` (always closed on return). */
+function waitReady(child: ChildProcess, readyFd: number, v2: boolean, path: string, signal?: AbortSignal): Promise<void> {
+  const ready = new net.Socket({ fd: readyFd, readable: true, writable: false });
+  return new Promise<void>((resolve, reject) => {
+    const fail = (why: string, cause?: unknown) =>
+      finish(new ShimError("Unknown", `Cannot start logging binary "${path}": ${why}`, { cause }));
+    const finish = (err?: Error) => {
+      ready.destroy();
+      child.off("error", onError);
+      signal?.removeEventListener("abort", onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onError = (err: Error) => fail((err as NodeJS.ErrnoException).code ?? err.message, err);
+    const onAbort = () => finish(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+    child.once("error", onError);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    ready.once("data", () => finish());
+    // EOF on fd 5: the legacy protocol counts it as ready; v2 requires a byte first.
+    ready.once("end", () => (v2 ? fail("it closed the ready pipe without signalling readiness") : finish()));
+    ready.once("error", (err) => fail("reading the ready pipe failed", err));
+  });
+}

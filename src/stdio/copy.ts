@@ -1,0 +1,63 @@
+/**
+ * Stream plumbing shared by the pipe and console copies: several sources into one destination with
+ * backpressure, ending the destination once every source has finished.
+ */
+import { finished, type Readable, type Writable } from "node:stream";
+import type { Logger } from "../log.js";
+
+/**
+ * Copies `expected` readable sources into `dest` (stdout and stderr may share one FIFO or file). Each
+ * source is piped with `end: false`, so a full destination pauses every source; `dest` is ended when the
+ * last source has ended, errored or closed. `done` resolves true once `dest` has flushed everything
+ * ("finish"), false if it failed or was destroyed first; it never rejects.
+ */
+export class Fanin {
+  /** Settles when the destination has finished (true) or failed (false). */
+  readonly done: Promise<boolean>;
+  private pending: number;
+  private readonly sources: Readable[] = [];
+
+  constructor(
+    private readonly dest: Writable,
+    expected: number,
+    private readonly log?: Logger,
+  ) {
+    this.pending = expected;
+    this.done = new Promise<boolean>((resolve) => {
+      finished(dest, { readable: false }, (err) => {
+        if (err !== undefined && err !== null) {
+          this.log?.warn("stdio copy failed", { error: err });
+          // A destination that cannot take data: stop the sources so the container sees EPIPE, not a hang.
+          for (const s of this.sources) s.destroy();
+          resolve(false);
+        } else resolve(true);
+      });
+    });
+    if (expected === 0) dest.end();
+  }
+
+  /** Starts copying `src` into the destination. */
+  add(src: Readable): void {
+    this.sources.push(src);
+    src.on("error", (err: Error) => this.log?.debug("stdio source closed with error", { error: err }));
+    src.pipe(this.dest, { end: false });
+    finished(src, { writable: false }, () => {
+      src.unpipe(this.dest);
+      this.pending--;
+      if (this.pending === 0 && !this.dest.destroyed) this.dest.end();
+    });
+  }
+}
+
+/** Resolves true when `p` settles true before `timeoutMs`, false otherwise. The timer never outlives the wait. */
+export async function withTimeout(p: Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs));
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Opening containerd's FIFOs without blocking the event loop or the libuv threadpool: every open is a
+ * synchronous `open(2)` with O_NONBLOCK, which never waits for the peer. Streams are libuv pipe handles
+ * (`net.Socket({ fd })`), so reads and writes are epoll-driven and writes apply backpressure.
+ */
+import { closeSync, constants, openSync } from "node:fs";
+import net from "node:net";
+import { ShimError } from "../errdefs.js";
+
+const { O_RDONLY, O_WRONLY, O_NONBLOCK } = constants;
+
+/** Opens `path` with O_NONBLOCK added to `flags` (libuv adds O_CLOEXEC); wraps errors with the FIFO's role. */
+function openNonblocking(path: string, flags: number, role: string): number {
+  try {
+    return openSync(path, flags | O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    const shimCode = code === "ENOENT" ? "NotFound" : "Internal";
+    throw new ShimError(shimCode, `Cannot open ${role} FIFO "${path}": ${code}`, { cause: err });
+  }
+}
+
+/** Closes `fd`, ignoring EBADF-style failures (the caller guarantees it owns the number). */
+export function closeFd(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed: nothing left to release.
+  }
+}
+
+/**
+ * A writer on an output FIFO (stdout/stderr). Holds its own never-read reader so writes never fail with
+ * EPIPE while containerd is detached; the kernel buffer keeps data for the next reader, then backpressure.
+ */
+export class OutputFifo {
+  /** Writable stream on the FIFO; `end()` it to flush and close the writer. */
+  readonly stream: net.Socket;
+  private keepAlive: number;
+
+  private constructor(stream: net.Socket, keepAlive: number) {
+    this.stream = stream;
+    this.keepAlive = keepAlive;
+  }
+
+  /** Opens the keep-alive reader first, then the writer (which cannot fail with ENXIO once a reader exists). */
+  static open(path: string): OutputFifo {
+    const keepAlive = openNonblocking(path, O_RDONLY, "output");
+    let fd: number;
+    try {
+      fd = openNonblocking(path, O_WRONLY, "output");
+    } catch (err) {
+      closeFd(keepAlive);
+      throw err;
+    }
+    const stream = new net.Socket({ fd, readable: false, writable: true });
+    return new OutputFifo(stream, keepAlive);
+  }
+
+  /** Destroys the writer and drops the keep-alive reader. Idempotent. */
+  close(): void {
+    this.stream.destroy();
+    if (this.keepAlive >= 0) closeFd(this.keepAlive);
+    this.keepAlive = -1;
+  }
+}
+
+/**
+ * A reader on the stdin FIFO plus our own keep-alive writer, so the reader sees no EOF when the client's
+ * writer closes (a client may detach and re-attach). `closeKeepAlive()` is CloseIO: EOF then arrives once
+ * the client's writer is gone too.
+ */
+export class InputFifo {
+  /** Readable stream on the FIFO. */
+  readonly stream: net.Socket;
+  private keepAlive: number;
+
+  private constructor(stream: net.Socket, keepAlive: number) {
+    this.stream = stream;
+    this.keepAlive = keepAlive;
+  }
+
+  /** Opens the reader first (never waits), then the keep-alive writer (succeeds since a reader exists). */
+  static open(path: string): InputFifo {
+    const fd = openNonblocking(path, O_RDONLY, "stdin");
+    let keepAlive: number;
+    try {
+      keepAlive = openNonblocking(path, O_WRONLY, "stdin");
+    } catch (err) {
+      closeFd(fd);
+      throw err;
+    }
+    const stream = new net.Socket({ fd, readable: true, writable: false });
+    return new InputFifo(stream, keepAlive);
+  }
+
+  /** Drops our keep-alive writer (CloseIO). Idempotent. */
+  closeKeepAlive(): void {
+    if (this.keepAlive >= 0) closeFd(this.keepAlive);
+    this.keepAlive = -1;
+  }
+
+  /** Destroys the reader and drops the keep-alive writer. Idempotent. */
+  close(): void {
+    this.closeKeepAlive();
+    this.stream.destroy();
+  }
+}

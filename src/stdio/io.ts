@@ -1,0 +1,240 @@
+/**
+ * Stdio of a non-terminal process: real pipes for runc, copied to and from containerd's FIFOs, appended to
+ * a file, or read by a logging binary (protocol.md §4.6, peers.md §2.4).
+ */
+import { constants, createWriteStream, fchownSync, mkdirSync, openSync } from "node:fs";
+import net from "node:net";
+import { dirname } from "node:path";
+import type { Writable } from "node:stream";
+import { ShimError } from "../errdefs.js";
+import type { Logger } from "../log.js";
+import { pipe2 } from "../sys/index.js";
+import { BinaryLogger, type PidRegistry } from "./binary.js";
+import { Fanin, withTimeout } from "./copy.js";
+import { closeFd, InputFifo, OutputFifo } from "./fifo.js";
+import { parseStdio, type StdioTarget } from "./uri.js";
+
+/** What containerd asked for (paths or URIs, "" = none). */
+export interface StdioSpec {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+/** The stdio of one process, owned by the task service from `openProcessIO` until `close()`. */
+export interface ProcessIO {
+  /** Container-side fds to hand to runc ("ignore" = /dev/null). Valid until `afterStart()`/`close()`. */
+  readonly runcStdio: [number | "ignore", number | "ignore", number | "ignore"];
+  /** Closes our copies of the container-side fds; call once runc create/exec returned (else no EOF). */
+  afterStart(): void;
+  /** CloseIO: drops our keep-alive stdin writer, so the container gets EOF once the client's writer closes. */
+  closeStdin(): void;
+  /** Waits for the output copies to finish (pipe EOF, FIFO writes flushed); false if `timeoutMs` passed first. */
+  drain(opts: { timeoutMs: number }): Promise<boolean>;
+  /** Closes every fd and stream this object owns, stops a logging binary. Idempotent. */
+  close(): void;
+}
+
+/** Options for {@link openProcessIO} and `copyConsole`. */
+export interface IOOptions {
+  /** Owner of the container-side pipe ends (runc Options io_uid/io_gid). */
+  uid?: number;
+  gid?: number;
+  id: string;
+  ns: string;
+  log?: Logger;
+  /** Pids of logging binaries are registered here so the shim's reaper leaves them to libuv. */
+  registry?: PidRegistry;
+  signal?: AbortSignal;
+}
+
+/** A sink for one or both output streams: where copied bytes go, and what to release at the end. */
+export interface OutputSinks {
+  stdout: Fanin | undefined;
+  stderr: Fanin | undefined;
+  release: Array<() => void>;
+}
+
+/**
+ * Opens the output side named by stdout/stderr for copying (FIFO or file mode), with `streams[i]` sources
+ * expected per stream. One writer when stdout and stderr name the same FIFO. Not for binary mode.
+ */
+export function openSinks(targets: [StdioTarget | null, StdioTarget | null], counts: [number, number], log?: Logger): OutputSinks {
+  const sinks: OutputSinks = { stdout: undefined, stderr: undefined, release: [] };
+  try {
+    const [out, err] = targets;
+    if (out?.kind === "file") {
+      const dest = openAppendFile(out.path);
+      sinks.release.push(() => dest.destroy());
+      sinks.stdout = sinks.stderr = new Fanin(dest, counts[0] + counts[1], log);
+      return sinks;
+    }
+    const fifo = (t: StdioTarget | null): OutputFifo | undefined => {
+      if (t === null) return undefined;
+      if (t.kind !== "fifo") throw new ShimError("InvalidArgument", `Cannot mix stdio kinds: got ${t.kind} with a FIFO`);
+      const f = OutputFifo.open(t.path);
+      sinks.release.push(() => f.close());
+      return f;
+    };
+    const o = fifo(out);
+    if (o !== undefined && err?.kind === "fifo" && out?.kind === "fifo" && err.path === out.path) {
+      sinks.stdout = sinks.stderr = new Fanin(o.stream, counts[0] + counts[1], log);
+      return sinks;
+    }
+    if (o !== undefined) sinks.stdout = new Fanin(o.stream, counts[0], log);
+    const e = fifo(err);
+    if (e !== undefined) sinks.stderr = new Fanin(e.stream, counts[1], log);
+    return sinks;
+  } catch (e) {
+    for (const r of sinks.release) r();
+    throw e;
+  }
+}
+
+/** Opens `path` O_APPEND|O_CREAT (dir 0755, file 0644) as a write stream that closes its fd when done. */
+function openAppendFile(path: string): Writable {
+  const { O_APPEND, O_CREAT, O_WRONLY } = constants;
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    const fd = openSync(path, O_APPEND | O_CREAT | O_WRONLY, 0o644);
+    return createWriteStream("", { fd, autoClose: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    throw new ShimError("Internal", `Cannot open stdio file "${path}": ${code}`, { cause: err });
+  }
+}
+
+/**
+ * Prepares stdio for a non-terminal process: for each stream that is set, a real pipe whose container end
+ * (fchown'd to uid/gid) goes to runc, and a copy between our end and the FIFO/file; or, for binary URIs, a
+ * logging binary reading the pipes itself. Call `afterStart()` after runc returned, `drain()` after the
+ * process exited, then `close()`.
+ */
+export async function openProcessIO(spec: StdioSpec, opts: IOOptions): Promise<ProcessIO> {
+  opts.signal?.throwIfAborted();
+  const targets = [parseStdio(spec.stdin), parseStdio(spec.stdout), parseStdio(spec.stderr)] as const;
+  if (targets[0] !== null && targets[0].kind !== "fifo") {
+    throw new ShimError("InvalidArgument", `Cannot use stdin "${spec.stdin}": only FIFOs are supported`);
+  }
+  const io = new PipeIO(opts.log);
+  try {
+    if (targets[0] !== null) io.openStdin(targets[0].path, opts);
+    const out = targets[1];
+    if (out?.kind === "binary") {
+      const logger = await BinaryLogger.start(out.path, out.args, out.v2, opts);
+      io.own(() => logger.close());
+      io.onAfterStart(() => logger.closePipes());
+      io.runcStdio[1] = logger.stdoutFd;
+      io.runcStdio[2] = logger.stderrFd;
+      chown(logger.stdoutFd, opts);
+      chown(logger.stderrFd, opts);
+    } else {
+      io.openOutputs([out, targets[2]], opts);
+    }
+    return io;
+  } catch (err) {
+    io.close();
+    throw err;
+  }
+}
+
+function chown(fd: number, opts: IOOptions): void {
+  if (opts.uid === undefined && opts.gid === undefined) return;
+  try {
+    fchownSync(fd, opts.uid ?? -1, opts.gid ?? -1);
+  } catch (err) {
+    throw new ShimError("Internal", `Cannot chown stdio pipe to ${opts.uid ?? -1}:${opts.gid ?? -1}`, { cause: err });
+  }
+}
+
+class PipeIO implements ProcessIO {
+  readonly runcStdio: [number | "ignore", number | "ignore", number | "ignore"] = ["ignore", "ignore", "ignore"];
+  private readonly containerFds: number[] = [];
+  private readonly afterStartHooks: Array<() => void> = [];
+  private readonly releases: Array<() => void> = [];
+  private readonly copies: Promise<boolean>[] = [];
+  private stdin: InputFifo | undefined;
+  private closed = false;
+
+  constructor(private readonly log?: Logger) {}
+
+  own(release: () => void): void {
+    this.releases.push(release);
+  }
+
+  /** A pipe whose read end goes to the container, fed from the stdin FIFO. */
+  openStdin(path: string, opts: IOOptions): void {
+    const w = this.pipe(0, opts);
+    const writer = new net.Socket({ fd: w, readable: false, writable: true });
+    this.own(() => writer.destroy());
+    const fifo = InputFifo.open(path);
+    this.stdin = fifo;
+    this.own(() => fifo.close());
+    // pipe() ends the container's stdin when the FIFO reports EOF (client gone and CloseIO done).
+    fifo.stream.pipe(writer);
+    writer.on("error", (err) => {
+      this.log?.debug("stdin copy stopped", { error: err });
+      fifo.stream.destroy();
+    });
+  }
+
+  /** Pipes for stdout/stderr whose write ends go to the container, copied into FIFOs or a file. */
+  openOutputs(targets: [StdioTarget | null, StdioTarget | null], opts: IOOptions): void {
+    const counts: [number, number] = [targets[0] === null ? 0 : 1, targets[1] === null ? 0 : 1];
+    const sinks = openSinks(targets, counts, this.log);
+    for (const r of sinks.release) this.own(r);
+    const both = sinks.stdout !== undefined && sinks.stdout === sinks.stderr;
+    for (const [i, fanin] of [[1, sinks.stdout], [2, sinks.stderr]] as const) {
+      if (fanin === undefined || targets[i - 1] === null) continue;
+      const r = this.pipe(i, opts);
+      const reader = new net.Socket({ fd: r, readable: true, writable: false });
+      this.own(() => reader.destroy());
+      fanin.add(reader);
+      if (!both || i === 1) this.copies.push(fanin.done);
+    }
+  }
+
+  /**
+   * Makes a pipe for stdio slot `slot`; the container end is recorded for runc and afterStart, our end is
+   * returned and the caller must wrap it in a stream at once (the stream then owns and closes it).
+   */
+  private pipe(slot: 0 | 1 | 2, opts: IOOptions): number {
+    const [r, w] = pipe2();
+    const [container, ours] = slot === 0 ? [r, w] : [w, r];
+    this.containerFds.push(container);
+    this.runcStdio[slot] = container;
+    try {
+      chown(container, opts);
+    } catch (err) {
+      closeFd(ours);
+      throw err;
+    }
+    return ours;
+  }
+
+  /** Runs `fn` in afterStart() (or close(), whichever comes first). */
+  onAfterStart(fn: () => void): void {
+    this.afterStartHooks.push(fn);
+  }
+
+  afterStart(): void {
+    for (const fd of this.containerFds.splice(0)) closeFd(fd);
+    for (const fn of this.afterStartHooks.splice(0)) fn();
+  }
+
+  closeStdin(): void {
+    this.stdin?.closeKeepAlive();
+  }
+
+  async drain(opts: { timeoutMs: number }): Promise<boolean> {
+    return withTimeout(Promise.all(this.copies).then((r) => r.every(Boolean)), opts.timeoutMs);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.afterStart();
+    for (const release of this.releases.splice(0).reverse()) release();
+  }
+}
