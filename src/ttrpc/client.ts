@@ -122,9 +122,9 @@ export class Client {
   async callTyped<Req, Res>(
     service: string,
     method: string,
-    req: MessageType<Req>,
+    req: Pick<MessageType<Req>, "encode">,
     value: Req,
-    res: MessageType<Res>,
+    res: Pick<MessageType<Res>, "decode">,
     opts?: CallOptions,
   ): Promise<Res> {
     const payload = await this.call(service, method, req.encode(value).finish(), opts);
