@@ -1,0 +1,293 @@
+/**
+ * Terminal processes (protocol.md §8.4, peers.md §2.5): the console socket runc sends the pty master on,
+ * and the copies between the master and containerd's FIFOs.
+ *
+ * Reading the master: `net.Socket({ fd })` refuses tty fds, and `tty.WriteStream` makes writes blocking
+ * (it froze the loop in our checks). We set O_NONBLOCK ourselves and read through `tty.ReadStream` only
+ * (libuv epoll, no spinning; libuv does not clear O_NONBLOCK on a master). EIO ("no slave open") ends that
+ * stream; `allowHalfOpen` keeps the fd open, and a 250 ms timer then re-reads with non-blocking
+ * `readSync` until the process exits, in case a slave is reopened (e.g. systemd reopening /dev/console).
+ * Writing stdin into the master uses non-blocking `writeSync`, retried on a short backoff timer on EAGAIN.
+ */
+import { mkdtempSync, readSync, rmSync, writeSync, chmodSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough, Writable } from "node:stream";
+import tty from "node:tty";
+import { ShimError } from "../errdefs.js";
+import { recvFdAsync, setNonblocking, setWinsize } from "../sys/index.js";
+import { BinaryLogger } from "./binary.js";
+import { Fanin, withTimeout } from "./copy.js";
+import { closeFd, InputFifo } from "./fifo.js";
+import { openSinks, type IOOptions, type ProcessIO, type StdioSpec } from "./io.js";
+import { parseStdio } from "./uri.js";
+
+/** A unix socket in a fresh `pty*` directory on which runc sends the pty master (`--console-socket`). */
+export class ConsoleSocket {
+  private closed = false;
+
+  private constructor(
+    private readonly server: net.Server,
+    private readonly dir: string,
+    /** Absolute socket path for `runc --console-socket`. */
+    readonly path: string,
+  ) {}
+
+  /** Creates `$XDG_RUNTIME_DIR/pty*` (else the temp dir) and listens on `pty.sock` in it. */
+  static async create(): Promise<ConsoleSocket> {
+    const xdg = process.env["XDG_RUNTIME_DIR"];
+    const dir = mkdtempSync(join(xdg !== undefined && xdg !== "" ? xdg : tmpdir(), "pty"));
+    const path = join(dir, "pty.sock");
+    // pauseOnConnect: libuv must not read the connection before recvmsg() took the fd (see sys recvFd).
+    const server = net.createServer({ pauseOnConnect: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(path, () => resolve());
+      });
+      if (xdg !== undefined && xdg !== "") chmodSync(path, 0o1755);
+    } catch (err) {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+      throw new ShimError("Internal", `Cannot listen on console socket "${path}"`, { cause: err });
+    }
+    return new ConsoleSocket(server, dir, path);
+  }
+
+  /** Accepts one connection, receives the pty master (SCM_RIGHTS), then closes the socket and its dir. */
+  async receiveMaster(opts: { signal?: AbortSignal } = {}): Promise<number> {
+    opts.signal?.throwIfAborted();
+    if (this.closed) throw new ShimError("FailedPrecondition", `Cannot receive pty master: console socket closed`);
+    const conn = await new Promise<net.Socket>((resolve, reject) => {
+      const onAbort = () => done(undefined, opts.signal?.reason);
+      const onClose = () => done(undefined, new ShimError("Canceled", `Cannot receive pty master: console socket closed`));
+      const done = (c: net.Socket | undefined, err?: unknown) => {
+        this.server.off("connection", done).off("close", onClose);
+        opts.signal?.removeEventListener("abort", onAbort);
+        if (c !== undefined) resolve(c);
+        else reject(err);
+      };
+      this.server.on("connection", done).once("close", onClose);
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      const fd = (conn as unknown as { _handle: { fd: number } })._handle.fd;
+      return await recvFdAsync(fd, { signal: opts.signal });
+    } finally {
+      conn.destroy();
+      this.close();
+    }
+  }
+
+  /** Stops listening and removes the directory. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.server.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A terminal process's IO: {@link ProcessIO} plus window resizing. */
+export interface ConsoleIO extends ProcessIO {
+  /** TIOCSWINSZ on the master; a no-op once the console is closed. */
+  resize(cols: number, rows: number): void;
+}
+
+/**
+ * Copies the pty `master` (owned from now on) to stdout (FIFO, file or logging binary; discarded if
+ * unset) and the stdin FIFO into the master. When stdin reaches EOF the console is shut down (the
+ * process sees a hangup), as the Go shim does. `drain()` waits for the master to report that no slave is
+ * open (the process exited), reads what is left, and flushes stdout.
+ */
+export async function copyConsole(master: number, spec: StdioSpec, opts: IOOptions): Promise<ConsoleIO> {
+  const io = new PtyCopy(master);
+  try {
+    opts.signal?.throwIfAborted();
+    setNonblocking(master, true);
+    io.start();
+    const out = parseStdio(spec.stdout);
+    if (out?.kind === "binary") {
+      const logger = await BinaryLogger.start(out.path, out.args, out.v2, opts);
+      io.own(() => logger.close());
+      io.output(new Fanin(logger.stdoutStream(), 1, opts.log));
+    } else if (out !== null) {
+      const sinks = openSinks([out, null], [1, 0], opts.log);
+      for (const r of sinks.release) io.own(r);
+      if (sinks.stdout !== undefined) io.output(sinks.stdout);
+    } else {
+      io.output(new Fanin(new Writable({ write: (_c, _e, cb) => cb() }), 1, opts.log));
+    }
+    const stdin = parseStdio(spec.stdin);
+    if (stdin?.kind === "fifo") io.input(InputFifo.open(stdin.path));
+    return io;
+  } catch (err) {
+    io.close();
+    throw err;
+  }
+}
+
+const POLL_MS = 250;
+const CHUNK = 32 * 1024;
+
+class PtyCopy implements ConsoleIO {
+  readonly runcStdio: [number | "ignore", number | "ignore", number | "ignore"] = ["ignore", "ignore", "ignore"];
+  /** Everything read from the master, in order; piped into the stdout sink. */
+  private readonly out = new PassThrough();
+  private reader: tty.ReadStream | undefined;
+  private readerEnded = false;
+  /** Settles when the ReadStream ended (EIO: no slave open) or was destroyed. */
+  private readerDone: Promise<void> = Promise.resolve();
+  private masterClosed = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private copied: Promise<boolean> = Promise.resolve(true);
+  private stdin: InputFifo | undefined;
+  private readonly releases: Array<() => void> = [];
+  private closed = false;
+
+  constructor(private readonly master: number) {}
+
+  own(release: () => void): void {
+    this.releases.push(release);
+  }
+
+  /** Starts reading; from here on the ReadStream owns the master fd and closes it when destroyed. */
+  start(): void {
+    try {
+      this.reader = new tty.ReadStream(this.master, { allowHalfOpen: true });
+    } catch (err) {
+      this.closeMaster();
+      throw new ShimError("Internal", `Cannot read pty master`, { cause: err });
+    }
+    const reader = this.reader;
+    this.readerDone = new Promise<void>((resolve) => {
+      reader.on("error", () => (this.onSlaveGone(), resolve()));
+      reader.on("end", () => (this.onSlaveGone(), resolve()));
+      reader.on("close", () => resolve());
+    });
+    this.reader.pipe(this.out, { end: false });
+  }
+
+  output(fanin: Fanin): void {
+    fanin.add(this.out);
+    this.copied = fanin.done;
+  }
+
+  input(fifo: InputFifo): void {
+    this.stdin = fifo;
+    const writer = new MasterWriter(this.master, () => this.masterClosed);
+    this.own(() => writer.destroy());
+    fifo.stream.pipe(writer);
+    // Mirrors the Go shim: stdin EOF (client gone after CloseIO) shuts the console down and closes the
+    // master, so the process sees a hangup.
+    fifo.stream.once("end", () => {
+      this.shutdown();
+      this.closeMaster();
+    });
+  }
+
+  /** EIO: no slave is open right now. Keep the fd and look again on a slow timer. */
+  private onSlaveGone(): void {
+    if (this.readerEnded || this.closed) return;
+    this.readerEnded = true;
+    this.pollTimer = setInterval(() => this.sweep(), POLL_MS);
+  }
+
+  /** Reads whatever the master holds without blocking (`final`: even past stdout's high-water mark). */
+  private sweep(final = false): void {
+    if (this.masterClosed || (!final && this.out.writableNeedDrain)) return;
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(this.master, buf, 0, CHUNK, null);
+      } catch {
+        return; // EAGAIN (slave open, nothing to read) or EIO (no slave): look again later
+      }
+      if (n <= 0) return;
+      this.out.write(Buffer.from(buf.subarray(0, n)));
+    }
+  }
+
+  /** Final read after the process exited, then end stdout. */
+  private shutdown(): void {
+    if (this.closed || this.out.writableEnded) return;
+    clearInterval(this.pollTimer);
+    if (this.readerEnded) this.sweep(true);
+    this.reader?.unpipe(this.out);
+    this.out.end();
+  }
+
+  /** The ReadStream owns the fd: destroying it closes the master. */
+  private closeMaster(): void {
+    if (this.masterClosed) return;
+    this.masterClosed = true;
+    clearInterval(this.pollTimer);
+    if (this.reader !== undefined) this.reader.destroy();
+    else closeFd(this.master);
+  }
+
+  resize(cols: number, rows: number): void {
+    if (this.masterClosed) return;
+    setWinsize(this.master, cols, rows);
+  }
+
+  afterStart(): void {}
+
+  closeStdin(): void {
+    this.stdin?.closeKeepAlive();
+  }
+
+  async drain(opts: { timeoutMs: number }): Promise<boolean> {
+    const all = this.readerDone.then(() => {
+      this.shutdown();
+      return this.copied;
+    });
+    return withTimeout(all, opts.timeoutMs);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stdin?.close();
+    this.closeMaster();
+    this.out.destroy();
+    for (const release of this.releases.splice(0).reverse()) release();
+  }
+}
+
+/** Writes into the non-blocking master; EAGAIN is retried on a backoff timer (1 ms doubling to 64 ms). */
+class MasterWriter extends Writable {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly fd: number,
+    private readonly gone: () => boolean,
+  ) {
+    super({ highWaterMark: 16 * 1024 });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.attempt(chunk, 0, 1, cb);
+  }
+
+  private attempt(chunk: Buffer, off: number, delay: number, cb: (err?: Error | null) => void): void {
+    while (off < chunk.length) {
+      if (this.gone()) return cb();
+      try {
+        off += writeSync(this.fd, chunk, off, chunk.length - off);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") return cb(); // EIO: no slave; input is dropped
+        this.timer = setTimeout(() => this.attempt(chunk, off, Math.min(delay * 2, 64), cb), delay);
+        return;
+      }
+    }
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    clearTimeout(this.timer);
+    cb(err);
+  }
+}

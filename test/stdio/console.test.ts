@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import type { Socket } from "node:net";
+import { dirname } from "node:path";
+import { suite, test } from "node:test";
+import { ConsoleSocket, copyConsole } from "../../src/stdio/index.js";
+import { deadline, exited, fdCount, fifoReader, fifoWriter, mkfifo, requireProgram, tmpDir, until } from "./helpers.js";
+
+/** Python stand-in for `runc init`: makes a pty, sends the master over the console socket, runs `body`. */
+const PRELUDE = `
+import os, pty, socket, sys, fcntl, termios, struct
+m, s = pty.openpty()
+name = os.ttyname(s)
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+c.connect(sys.argv[1])
+socket.send_fds(c, [b"/dev/ptmx"], [m])
+c.close(); os.close(m)
+def readline(fd):
+    line = b""
+    while not line.endswith(b"\\n"):
+        chunk = os.read(fd, 100)
+        if not chunk: break
+        line += chunk
+    return line
+`;
+
+async function startPty(t: { after(fn: () => void): void }, body: string) {
+  requireProgram("python3");
+  const cs = await ConsoleSocket.create();
+  t.after(() => cs.close());
+  const child = spawn("python3", ["-c", PRELUDE + body, cs.path], { stdio: ["ignore", "inherit", "inherit"] });
+  const master = await deadline(cs.receiveMaster(), "pty master");
+  return { cs, child, master };
+}
+
+/** Accumulates a client reader's output as text. */
+function watch(s: Socket): { text: () => string; ended: Promise<void> } {
+  let text = "";
+  s.on("data", (c: Buffer) => (text += c.toString()));
+  return { text: () => text, ended: new Promise((r) => s.once("end", () => r())) };
+}
+
+const opts = { id: "c1", ns: "default" };
+
+void suite("ConsoleSocket and copyConsole()", () => {
+  void test("receive the master and copy a real pty both ways, with resize", async (t) => {
+    const dir = tmpDir(t);
+    const [inp, out] = [mkfifo(dir, "in"), mkfifo(dir, "out")];
+    const before = fdCount();
+    const { cs, child, master } = await startPty(
+      t,
+      `
+os.write(s, b"hello\\n")
+line = readline(s)
+ws = struct.unpack("HHHH", fcntl.ioctl(s, termios.TIOCGWINSZ, b"\\0" * 8))
+os.write(s, b"got:" + line.strip() + b" size:%dx%d\\n" % (ws[1], ws[0]))
+`,
+    );
+    assert.equal(existsSync(dirname(cs.path)), false, "console socket dir removed after receive");
+    const reader = watch(fifoReader(out));
+    const io = await copyConsole(master, { stdin: inp, stdout: out, stderr: "", terminal: true }, opts);
+    await until(() => reader.text().includes("hello\r\n"), "pty output");
+    io.resize(100, 40);
+    const w = fifoWriter(inp);
+    w.write("ping\n");
+    await until(() => reader.text().includes("got:ping size:100x40\r\n"), "reply to stdin");
+    assert.equal(await deadline(exited(child), "pty process exit"), 0);
+    assert.equal(await io.drain({ timeoutMs: 5000 }), true);
+    await deadline(reader.ended, "stdout EOF");
+    w.destroy();
+    io.close();
+    io.close();
+    await until(() => fdCount() === before, `fd count back to ${before}`);
+  });
+
+  void test("keep reading after every slave closed and one is reopened", async (t) => {
+    const dir = tmpDir(t);
+    const out = mkfifo(dir, "out");
+    const { child, master } = await startPty(
+      t,
+      `
+os.write(s, b"first\\n")
+os.close(s)
+import time
+time.sleep(0.6)  # the process runs on with no slave open; the shim sees EIO meanwhile
+s2 = os.open(name, os.O_RDWR | os.O_NOCTTY)
+os.write(s2, b"second\\n")
+os.close(s2)
+`,
+    );
+    const reader = watch(fifoReader(out));
+    const io = await copyConsole(master, { stdin: "", stdout: out, stderr: "", terminal: true }, opts);
+    await deadline(exited(child), "pty process exit");
+    assert.equal(await io.drain({ timeoutMs: 5000 }), true);
+    await deadline(reader.ended, "stdout EOF");
+    assert.equal(reader.text(), "first\r\nsecond\r\n");
+    io.close();
+  });
+
+  void test("shut the console down when stdin reaches EOF after closeStdin()", async (t) => {
+    const dir = tmpDir(t);
+    const [inp, out] = [mkfifo(dir, "in"), mkfifo(dir, "out")];
+    const { child, master } = await startPty(
+      t,
+      `
+os.write(s, b"ready\\n")
+try:
+    while os.read(s, 100): pass
+except OSError:
+    pass
+`,
+    );
+    const reader = watch(fifoReader(out));
+    const io = await copyConsole(master, { stdin: inp, stdout: out, stderr: "", terminal: true }, opts);
+    const w = fifoWriter(inp);
+    await until(() => reader.text().includes("ready"), "pty output");
+    w.end();
+    assert.equal(child.exitCode, null, "stdin keep-alive holds the console open");
+    io.closeStdin();
+    await deadline(exited(child), "hangup after stdin EOF");
+    assert.equal(await io.drain({ timeoutMs: 5000 }), true);
+    await deadline(reader.ended, "stdout EOF");
+    io.close();
+  });
+
+  void test("receiveMaster() rejects when aborted", async () => {
+    const cs = await ConsoleSocket.create();
+    const ac = new AbortController();
+    const p = cs.receiveMaster({ signal: ac.signal });
+    ac.abort(new Error("stop"));
+    await assert.rejects(p, /stop/);
+    cs.close();
+    assert.equal(existsSync(dirname(cs.path)), false);
+  });
+});
