@@ -21,6 +21,8 @@ export interface ContainerEnv {
   router: ExitRouter;
   events: TaskEvents;
   log: Logger;
+  /** Pids libuv reaps itself (runc, logging binaries); the shim's reaper leaves them alone. */
+  registry: { own(pid: number): void; disown(pid: number): void };
   runcFor(opts: RuntimeOptions): Runc;
 }
 
@@ -178,7 +180,7 @@ export class Container implements ExitTarget {
 
 /** IO options for a process of a container with these runtime options. */
 export function ioOpts(id: string, env: ContainerEnv, o: RuntimeOptions, signal?: AbortSignal) {
-  return { id, ns: env.namespace, uid: o.ioUid, gid: o.ioGid, log: env.log, signal };
+  return { id, ns: env.namespace, uid: o.ioUid, gid: o.ioGid, log: env.log, registry: env.registry, signal };
 }
 
 function tryUnmount(rootfs: string, log: Logger): void {

@@ -24,6 +24,7 @@ export interface IOOptions {
   uid?: number;
   gid?: number;
   log?: Logger;
+  registry?: { own(pid: number): void; disown(pid: number): void };
   signal?: AbortSignal;
 }
 

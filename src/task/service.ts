@@ -50,6 +50,7 @@ export class TaskService {
       router: this.router,
       events,
       log: deps.log,
+      registry: deps.reaper,
       runcFor: (o: RuntimeOptions) =>
         new Runc({
           binary: o.binaryName || "runc",
