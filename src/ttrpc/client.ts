@@ -6,7 +6,7 @@ import { createConnection, type Socket } from "node:net";
 import { ShimError } from "../errdefs.js";
 import { ttrpc } from "../gen/ttrpc.js";
 import { encodeRequestFrame } from "./envelope.js";
-import { FrameDecoder, MAX_MESSAGE, FrameType, type DecodedFrame } from "./frame.js";
+import { FrameDecoder, FrameType, HEADER_SIZE, MAX_MESSAGE, type DecodedFrame } from "./frame.js";
 import type { MessageType } from "./service.js";
 import { fromStatus } from "./status.js";
 
@@ -89,8 +89,9 @@ export class Client {
     const metadata = opts.metadata ? Object.entries(opts.metadata).map(([key, value]) => ({ key, value })) : [];
     const timeoutNano = timeoutMs !== undefined && timeoutMs > 0 ? Math.round(timeoutMs * 1e6) : 0;
     const frame = encodeRequestFrame(id, { service, method, payload, timeoutNano, metadata });
-    if (frame.length - 10 > MAX_MESSAGE) {
-      return Promise.reject(new ShimError("ResourceExhausted", `message length ${frame.length - 10} exceeds maximum message size of ${MAX_MESSAGE}`));
+    if (frame.length - HEADER_SIZE > MAX_MESSAGE) {
+      const msg = `message length ${frame.length - HEADER_SIZE} exceeds maximum message size of ${MAX_MESSAGE}`;
+      return Promise.reject(new ShimError("ResourceExhausted", msg));
     }
     return new Promise<Uint8Array>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;

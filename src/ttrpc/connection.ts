@@ -143,7 +143,7 @@ export class ServerConnection {
       const res = await method.call(req.payload, ctx);
       if (!call.answered) this.sendOk(id, res);
     } catch (err) {
-      if (!(err instanceof ShimError)) {
+      if (!(err instanceof ShimError) && !call.controller.signal.aborted) {
         this.opts.log.error("ttrpc handler failed", { service: req.service, method: req.method, error: err });
       }
       if (!call.answered) this.sendError(id, err);
@@ -180,7 +180,11 @@ export class ServerConnection {
 
   private write(frame: Buffer): void {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return;
-    this.socket.write(frame);
+    // Backpressure: a peer that does not read its answers stops being read from, bounding our memory.
+    if (!this.socket.write(frame) && !this.socket.isPaused()) {
+      this.socket.pause();
+      this.socket.once("drain", () => this.socket.resume());
+    }
   }
 
   private closeIfIdle(): void {

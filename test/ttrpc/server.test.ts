@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { readdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
 import { suite, test } from "node:test";
 import { ShimError } from "../../src/errdefs.js";
 import { ttrpc } from "../../src/gen/ttrpc.js";
-import { Client, unary, type CallContext, type Method } from "../../src/ttrpc/index.js";
-import { RawConn, startServer, within } from "./harness.js";
+import { Client, Server, unary, type CallContext, type Method } from "../../src/ttrpc/index.js";
+import { RawConn, startServer, tmpDir, within } from "./harness.js";
 
 /** A method that blocks until released, recording its context. */
 function blocker(): { method: Method; started: Promise<CallContext>; release: () => void } {
@@ -159,5 +162,28 @@ void suite("Server", () => {
     await assert.rejects(within(server.shutdown({ signal: AbortSignal.timeout(30) }), 2000, "shutdown"), { name: "TimeoutError" });
     assert.equal(ctx.signal.aborted, true);
     await assert.rejects(call, { code: "Unavailable" });
+  });
+
+  void test("releases every fd once its connections and listener are closed", async (t) => {
+    const path = join(await tmpDir(t), "fd.sock");
+    const fds = (): number => readdirSync("/proc/self/fd").length;
+    const before = fds();
+    const server = new Server();
+    server.register("Test", { Echo: { call: async (p) => p } });
+    const listener = createServer();
+    await new Promise<void>((resolve) => listener.listen(path, resolve));
+    server.serve(listener);
+    const clients = await Promise.all(Array.from({ length: 10 }, () => Client.connect(path)));
+    await Promise.all(clients.map((c) => c.call("Test", "Echo", enc("x"))));
+    for (const c of clients.slice(0, 5)) c.close();
+    const closed = Promise.all(clients.slice(5).map((c) => new Promise<void>((r) => c.onClose(r))));
+    const listenerClosed = once(listener, "close");
+    await within(server.shutdown(), 2000, "shutdown");
+    await within(Promise.all([closed, listenerClosed]), 2000, "clients and listener to close");
+    assert.equal(server.activeConnections, 0);
+    // Handles close on a later loop turn; wait for the count with a deadline rather than a sleep.
+    const deadline = Date.now() + 2000;
+    while (fds() !== before && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    assert.equal(fds(), before);
   });
 });
