@@ -218,11 +218,11 @@ export function runCapture(cmd: string, args: string[], o: { env?: NodeJS.Proces
 }
 
 /** Pids (other than ours) whose cmdline, cwd or root refers to `dir`: shims, runc, container processes. */
-export function processesUnder(dir: string): number[] {
+export function processesUnder(dir: string, exclude: (number | undefined)[] = []): number[] {
   const out: number[] = [];
   for (const name of readdirSync("/proc")) {
     const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    if (!Number.isInteger(pid) || pid === process.pid || exclude.includes(pid)) continue;
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
       const refs = cmd.includes(dir) || isUnder(safeReadlink(`/proc/${pid}/cwd`), dir) || isUnder(safeReadlink(`/proc/${pid}/root`), dir);
