@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The whole suite: install what is missing, build, unit tests, then e2e tests against real containerd
+# 1.6, 1.7 and 2.1 (one test file at a time). Needs root. Exits non-zero on any failure.
+#   E2E_RUNTIME   runtime under test (default io.containerd.ts.v2; io.containerd.runc.v2 checks the harness)
+#   E2E_VERSIONS  comma-separated containerd versions (default 1.6,1.7,2.1)
+#   SKIP_E2E=1 / SKIP_UNIT=1 / SKIP_INSTALL=1 to run only part of it
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/test.sh: must run as root (install-deps, runc and containerd need it)" >&2
+  exit 1
+fi
+
+start=$(date +%s)
+status=0
+summary() { # keep node's summary lines ("# tests", "# pass", "# fail", ...) of a TAP log
+  grep -E '^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$1" | sed "s/^/[$2] /"
+}
+
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+  bash scripts/install-deps.sh || { echo "install-deps.sh failed" >&2; exit 1; }
+fi
+
+if grep -q '"build"' package.json; then
+  npm run --silent build || { echo "build failed" >&2; exit 1; }
+else
+  { bash scripts/gen-proto.sh && npx tsc -p tsconfig.json; } || { echo "build failed" >&2; exit 1; }
+fi
+
+logs=$(mktemp -d /tmp/shim-test-logs.XXXXXX)
+
+if [ "${SKIP_UNIT:-0}" != 1 ]; then
+  mapfile -t unit < <(find dist/test -name '*.test.js' -not -path 'dist/test/e2e/*' | sort)
+  if [ ${#unit[@]} -gt 0 ]; then
+    echo "== unit tests (${#unit[@]} files)"
+    node --test --test-concurrency=2 --test-reporter=tap "${unit[@]}" > "$logs/unit.tap" 2>&1 || status=1
+    grep -E '^\s*not ok ' "$logs/unit.tap" | head -50
+    summary "$logs/unit.tap" unit
+  else
+    echo "== no unit tests found"
+  fi
+fi
+
+if [ "${SKIP_E2E:-0}" != 1 ]; then
+  mapfile -t e2e < <(find dist/test/e2e -maxdepth 1 -name '*.test.js' | sort)
+  echo "== e2e tests (${#e2e[@]} files, runtime ${E2E_RUNTIME:-io.containerd.ts.v2}, containerd ${E2E_VERSIONS:-1.6,1.7,2.1})"
+  node --test --test-concurrency=1 --test-reporter=tap "${e2e[@]}" > "$logs/e2e.tap" 2>&1 || status=1
+  grep -E '^\s*not ok ' "$logs/e2e.tap" | head -50
+  summary "$logs/e2e.tap" e2e
+fi
+
+echo "== full TAP logs: $logs"
+echo "== wall time: $(( $(date +%s) - start )) s; result: $([ $status = 0 ] && echo PASS || echo FAIL)"
+exit $status
