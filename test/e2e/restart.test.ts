@@ -1,7 +1,7 @@
 // A running container survives a containerd crash and restart, and can then be killed and deleted.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { processesUnder } from "../helpers/containerd.js";
+import { containerProcesses, processesUnder } from "../helpers/containerd.js";
 import { assertNoLeftovers, ctrOk, deleteTask, describe, perVersion, runArgs, waitStatus } from "../helpers/ctr.js";
 
 perVersion("containerd restart", (get) => {
@@ -10,7 +10,8 @@ perVersion("containerd restart", (get) => {
     await ctrOk(c, runArgs("survivor", ["sleep", "1000"], { detach: true }));
     await waitStatus(c, "survivor", "RUNNING");
     await c.kill9();
-    assert.ok(processesUnder(c.dir).length > 0, "shim and container should outlive containerd");
+    assert.ok(processesUnder(c.dir).length > 0, "the shim should outlive containerd");
+    assert.ok(containerProcesses(c.namespace, "survivor").length > 0, "the container should outlive containerd");
     await c.restart();
     await waitStatus(c, "survivor", "RUNNING");
     await ctrOk(c, ["task", "kill", "-s", "9", "survivor"]);

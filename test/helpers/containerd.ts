@@ -2,12 +2,13 @@
 // short temp dir, with our shim findable on PATH. stop() leaves no process, mount, socket or cgroup behind.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, openSync, closeSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from "node:fs";
+import { existsSync, openSync, closeSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { BUSYBOX_REF, REPO_ROOT, busyboxImageTar, pauseImageTar } from "./image.js";
 import { configToml } from "./containerd-config.js";
+import { containerProcesses, mountsUnder, processesUnder } from "./procs.js";
 import { waitFor, withTimeout } from "./wait.js";
 
 export type ContainerdVersion = "1.6" | "1.7" | "2.1";
@@ -182,10 +183,12 @@ class Instance implements Containerd {
   async stop(): Promise<void> {
     await this.halt("SIGTERM");
     const sockets = shimSockets(this.state);
-    const leftovers = processesUnder(this.dir);
-    for (const pid of leftovers) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
-    await waitFor(() => processesUnder(this.dir).length === 0, { timeoutMs: 10_000, what: `processes of ${this.dir} to exit` });
-    for (const ns of this.namespaces) await cleanRunc(ns, this.env);
+    const ns = [...this.namespaces];
+    const leftovers = () => [...processesUnder(this.dir), ...ns.flatMap((n) => containerProcesses(n))];
+    for (const pid of leftovers()) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+    for (const n of ns) await cleanRunc(n, this.env);
+    await waitFor(() => leftovers().length === 0, { timeoutMs: 10_000, what: `processes of ${this.dir} to exit` });
+    for (const n of ns) rmCgroups(n);
     await unmountUnder(this.dir);
     for (const s of sockets) await rm(s, { force: true });
     await rm(this.dir, { recursive: true, force: true });
@@ -217,55 +220,6 @@ export function runCapture(cmd: string, args: string[], o: { env?: NodeJS.Proces
   });
 }
 
-/** Pids (other than ours) whose cmdline, cwd or root refers to `dir`: shims, runc, container processes. */
-export function processesUnder(dir: string, exclude: (number | undefined)[] = []): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid || exclude.includes(pid)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      const refs = cmd.includes(dir) || isUnder(safeReadlink(`/proc/${pid}/cwd`), dir) || isUnder(safeReadlink(`/proc/${pid}/root`), dir);
-      if (refs && !isZombie(pid)) out.push(pid);
-    } catch { /* raced with exit */ }
-  }
-  return out;
-}
-
-/** Zombie pids whose parent is one of `parents`. */
-export function zombiesOf(parents: number[]): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (f[0] === "Z" && parents.includes(Number(f[1]))) out.push(Number(name));
-    } catch { /* gone */ }
-  }
-  return out;
-}
-
-function isZombie(pid: number): boolean {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-}
-
-function safeReadlink(p: string): string {
-  try { return readlinkSync(p); } catch { return ""; }
-}
-
-function isUnder(p: string, dir: string): boolean { return p === dir || p.startsWith(dir + "/"); }
-
-/** Mount points at or below `dir`, deepest first. */
-export function mountsUnder(dir: string): string[] {
-  const info = readFileSync("/proc/self/mountinfo", "utf8");
-  const points = info.split("\n").filter(Boolean)
-    .map((l) => l.split(" ")[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((m) => isUnder(m, dir));
-  return [...new Set(points)].sort((a, b) => b.length - a.length);
-}
-
 async function unmountUnder(dir: string): Promise<void> {
   for (let round = 0; round < 5; round++) {
     const mounts = mountsUnder(dir);
@@ -294,13 +248,17 @@ function safeReaddir(p: string): string[] {
   try { return readdirSync(p); } catch { return []; }
 }
 
-/** Deletes runc state of namespace `ns` (root /run/containerd/runc/<ns>) and its cgroups. */
+/** Deletes runc state of namespace `ns` (root /run/containerd/runc/<ns>): kills and deletes its containers. */
 async function cleanRunc(ns: string, env: NodeJS.ProcessEnv): Promise<void> {
   const root = path.join("/run/containerd/runc", ns);
   for (const id of safeReaddir(root)) {
     await runCapture("runc", ["--root", root, "delete", "--force", id], { env, timeoutMs: 10_000 });
   }
   await rm(root, { recursive: true, force: true });
+}
+
+/** Removes the (empty) cgroups `/<ns>/*` and `/<ns>` under every cgroup v1 hierarchy and the v2 mount. */
+function rmCgroups(ns: string): void {
   for (const ctl of safeReaddir("/sys/fs/cgroup")) {
     const nsDir = path.join("/sys/fs/cgroup", ctl, ns);
     for (const id of safeReaddir(nsDir)) rmdirQuiet(path.join(nsDir, id));
@@ -313,3 +271,4 @@ function rmdirQuiet(p: string): void {
 }
 
 export { BUSYBOX_REF };
+export { containerProcesses, mountsUnder, processesUnder, zombiesOf } from "./procs.js";

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { after, before, suite } from "node:test";
 import {
-  BUSYBOX_REF, RUNTIME, VERSIONS, mountsUnder, processesUnder, shimSocketPath, startContainerd, zombiesOf,
+  BUSYBOX_REF, RUNTIME, VERSIONS, containerProcesses, mountsUnder, processesUnder, shimSocketPath, startContainerd, zombiesOf,
   type Containerd, type ContainerdOptions, type ContainerdVersion, type CtrResult,
 } from "./containerd.js";
 import { waitFor } from "./wait.js";
@@ -64,12 +64,12 @@ export async function assertNoLeftovers(c: Containerd, id: string): Promise<void
   const bundle = path.join(c.state, "io.containerd.runtime.v2.task", c.namespace, id);
   const socket = shimSocketPath(c.address, c.namespace, id);
   try {
-    await waitFor(() => processesUnder(c.dir, [c.pid]).length === 0 && !existsSync(bundle) && !existsSync(socket) &&
+    await waitFor(() => processesUnder(c.dir, [c.pid]).length === 0 && containerProcesses(c.namespace, id).length === 0 && !existsSync(bundle) && !existsSync(socket) &&
       mountsUnder(c.state).length === 0 && zombiesOf([process.pid, c.pid ?? -1]).length === 0,
     { timeoutMs: 10_000, what: `cleanup of ${id}` });
   } catch (err) {
     const detail = {
-      processes: processesUnder(c.dir, [c.pid]), bundleExists: existsSync(bundle), socket: existsSync(socket) ? socket : null,
+      processes: processesUnder(c.dir, [c.pid]), container: containerProcesses(c.namespace, id), bundleExists: existsSync(bundle), socket: existsSync(socket) ? socket : null,
       mounts: mountsUnder(c.state), zombies: zombiesOf([process.pid, c.pid ?? -1]),
     };
     throw new Error(`${(err as Error).message}: ${JSON.stringify(detail)}\n${c.logTail(25)}`);
