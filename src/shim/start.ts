@@ -8,11 +8,10 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { containerd } from "../gen/bootstrap.js";
 import { SOCKET_PATH_LIMIT, socketAddress, socketDir, socketPath } from "./address.js";
 import { daemonArgs, type Flags } from "./flags.js";
 import { openLogFifo } from "./logfifo.js";
-import { decodeStartInput, shimOptions } from "./options.js";
+import type { StartInput } from "./options.js";
 import { adjustOomScore, joinCgroup } from "./placement.js";
 import { bindSocket, listenerFd, removeSocket } from "./socket.js";
 import { readStdin } from "./stdin.js";
@@ -20,8 +19,22 @@ import { readStdin } from "./stdin.js";
 /** The launcher the daemon is started with (dist/src/shim/start.js -> bin/). */
 export const BIN_SCRIPT = fileURLToPath(new URL("../../../bin/containerd-shim-ts-v2", import.meta.url));
 
-/** Node flags for the daemon process only (kept empty unless a measurement shows a benefit). */
-export const DAEMON_NODE_FLAGS: readonly string[] = [];
+/**
+ * Node flags for the daemon only. `--lite-mode` (no optimizing compiler) measured on Node 20: idle RSS
+ * 54 MB instead of 64 MB, 61 MB instead of 85 MB after a burst of 10k RPCs, at about 1.5x the CPU per
+ * RPC; `--max-semi-space-size=1` alone saved 1 MB idle. Overridden by {@link DAEMON_NODE_FLAGS_ENV}.
+ */
+export const DAEMON_NODE_FLAGS: readonly string[] = ["--lite-mode"];
+
+/** Space-separated Node flags for the daemon, replacing {@link DAEMON_NODE_FLAGS} when set (may be empty). */
+export const DAEMON_NODE_FLAGS_ENV = "SHIM_TS_DAEMON_NODE_FLAGS";
+
+/** The Node flags the daemon is started with. */
+export function daemonNodeFlags(env: NodeJS.ProcessEnv): string[] {
+  const fromEnv = env[DAEMON_NODE_FLAGS_ENV];
+  if (fromEnv === undefined) return [...DAEMON_NODE_FLAGS];
+  return fromEnv.split(/\s+/).filter((f) => f !== "");
+}
 
 const GROUP_LABELS = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
 
@@ -49,8 +62,10 @@ export function writeAddressFile(bundle: string, address: string): void {
   renameSync(tmp, path.join(bundle, "address"));
 }
 
-function answer(address: string, bootstrap: boolean): Uint8Array {
+/** The plain address (every containerd), or a BootstrapResult protobuf for bootstrap input (2.3+). */
+async function answer(address: string, bootstrap: boolean): Promise<Uint8Array> {
   if (!bootstrap) return Buffer.from(address, "utf8");
+  const { containerd } = await import("../gen/bootstrap.js");
   const result = containerd.runtime.bootstrap.v1.BootstrapResult.create({ version: 2, address, protocol: "ttrpc" });
   return containerd.runtime.bootstrap.v1.BootstrapResult.encode(result).finish();
 }
@@ -90,7 +105,7 @@ export function closeInheritedFds(keep: readonly number[] = []): number[] {
 
 function spawnDaemon(args: string[], cwd: string, fd: number, env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BIN_SCRIPT, ...args], {
+    const child = spawn(process.execPath, [...daemonNodeFlags(env), BIN_SCRIPT, ...args], {
       cwd,
       env,
       detached: true,
@@ -112,7 +127,10 @@ function spawnDaemon(args: string[], cwd: string, fd: number, env: NodeJS.Proces
 export async function runStart(flags: Flags, bundle: string, env: NodeJS.ProcessEnv): Promise<Uint8Array> {
   if (flags.id === "") throw new Error("Cannot start: -id is required");
   if (flags.namespace === "") throw new Error("Cannot start: -namespace is required");
-  const input = decodeStartInput(await readStdin(), flags.id, flags.namespace);
+  // Generated code costs ~13 ms to load: only pay for it when stdin has something to decode.
+  const stdin = await readStdin();
+  const options = stdin.length > 0 ? await import("./options.js") : undefined;
+  const input: StartInput = options ? options.decodeStartInput(stdin, flags.id, flags.namespace) : {};
   const debug = flags.debug || input.bootstrap?.debug === true;
   const { log } = openLogFifo(bundle, debug ? "debug" : "info", { id: flags.id, namespace: flags.namespace });
   const address = socketAddress(flags.address, flags.namespace, groupingId(bundle, flags.id), socketDir(input.bootstrap?.socketDir, env));
@@ -125,7 +143,7 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
   if (bound === "live") {
     log.debug("reusing the shim serving this group", { address });
     writeAddressFile(bundle, address);
-    return answer(address, input.bootstrap !== undefined);
+    return await answer(address, input.bootstrap !== undefined);
   }
   let pid: number | undefined;
   try {
@@ -133,7 +151,7 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
     if (input.bootstrap?.ttrpcAddress) daemonEnv["TTRPC_ADDRESS"] = input.bootstrap.ttrpcAddress;
     closeInheritedFds([listenerFd(bound)]);
     pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, listenerFd(bound), daemonEnv);
-    const { shimCgroup } = shimOptions(input.options);
+    const shimCgroup = options?.shimOptions(input.options).shimCgroup ?? "";
     if (shimCgroup !== "") {
       for (const err of joinCgroup(pid, shimCgroup)) log.warn("cannot move the shim into its cgroup", { error: err });
     }
@@ -141,7 +159,7 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
     if (oomErr !== undefined) log.debug("cannot adjust the shim's oom score", { error: oomErr });
     writeAddressFile(bundle, address);
     log.debug("shim daemon started", { pid, address });
-    return answer(address, input.bootstrap !== undefined);
+    return await answer(address, input.bootstrap !== undefined);
   } catch (err) {
     if (pid !== undefined) {
       try {
