@@ -32,6 +32,23 @@ perVersion("ctr run --rm", (get) => {
     assert.match(r.stdout, /^\/usr\/local\/sbin:.*\/bin\|arg one\|0\n$/, describe(c, "ctr run env", r));
   });
 
+  void test("keeps stdout and stderr apart and delivers large output whole", async () => {
+    const c = get();
+    const r = await c.ctr(runArgs("io", ["sh", "-c", "echo to-err >&2; yes 0123456789abcde | head -c 1048576"]));
+    assert.equal(r.code, 0, describe(c, "ctr run io", { ...r, stdout: r.stdout.slice(0, 200) }));
+    assert.equal(r.stdout.length, 1048576, `stdout length ${r.stdout.length}`);
+    assert.match(r.stderr, /to-err\n/);
+    assert.doesNotMatch(r.stdout, /to-err/);
+  });
+
+  // ctr never closes the container's stdin at EOF (no CloseIO), so the reader stops by itself.
+  void test("feeds ctr's stdin to the container", async () => {
+    const c = get();
+    const r = await c.ctr(runArgs("stdin", ["head", "-n", "1"]), { input: "piped line\nsecond\n", timeoutMs: 20_000 });
+    assert.equal(r.code, 0, describe(c, "ctr run head", r));
+    assert.equal(r.stdout, "piped line\n", describe(c, "ctr run head", r));
+  });
+
   void test("leaves no shim, mount, socket, bundle or zombie behind", async () => {
     const c = get();
     const r = await c.ctr(runArgs("clean", ["sh", "-c", "echo done"]));
