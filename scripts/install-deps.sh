@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the shim's build and tests need on a fresh Debian 12 machine. Idempotent.
-#   - apt: runc, busybox-static, catatonit, criu, containernetworking-plugins, tmux, util-linux
+#   - apt: runc, crun, busybox-static, catatonit, criu, containernetworking-plugins, tmux, util-linux, python3
 #   - containerd 1.6 (Debian 12), 1.7 (Debian 13 trixie) and 2.x (Debian sid), each downloaded with
 #     `apt-get download` through a private apt lists folder and unpacked under .deps/containerd/<suite>/,
 #     never installed over the system's containerd
@@ -18,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need_apt=()
-for pkg in runc busybox-static catatonit criu containernetworking-plugins tmux util-linux iproute2 xz-utils; do
+for pkg in runc crun busybox-static catatonit criu containernetworking-plugins tmux util-linux iproute2 xz-utils python3; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
