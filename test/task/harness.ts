@@ -53,7 +53,20 @@ export function makeService() {
     const out = await methods[method]!.call(T[reqType]!.encode(req).finish(), ctx);
     return (resType === null ? {} : T[resType]!.decode(out)) as R;
   }
-  return { svc, reaper, events, call, ns, topics: () => events.map((e) => e.topic), stop: () => (reaper.stop(), clearInterval(keepAlive)) };
+  return { svc, reaper, events, call, ns, topics: () => events.map((e) => e.topic), stop: () => {
+    reaper.stop();
+    clearInterval(keepAlive);
+    // Whatever a failed test left behind: force-delete its containers and the runc root.
+    const runcRoot = `/run/containerd/runc/${ns}`;
+    try {
+      for (const id of execFileSync("runc", ["--root", runcRoot, "list", "-q"]).toString().split("\n").filter(Boolean)) {
+        execFileSync("runc", ["--root", runcRoot, "delete", "--force", id]);
+      }
+    } catch {
+      /* no root: nothing was created */
+    }
+    rmSync(runcRoot, { recursive: true, force: true });
+  } };
 }
 
 /** A bundle with a busybox rootfs running `args`, stdout to a FIFO we read. */
