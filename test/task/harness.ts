@@ -80,7 +80,9 @@ export function makeBundle(root: string, id: string, args: string[]): { bundle: 
   const spec = JSON.parse(readFileSync(path.join(bundle, "config.json"), "utf8")) as {
     process: { args: string[]; terminal: boolean };
     root: { readonly: boolean };
+    linux: { cgroupsPath?: string };
   };
+  spec.linux.cgroupsPath = `/tstest${process.pid}/${id}`;
   spec.process.args = args;
   spec.process.terminal = false;
   spec.root.readonly = false;
