@@ -3,7 +3,7 @@
  * encoded and decoded as containerd would send them, events are recorded in order.
  */
 import { execFileSync } from "node:child_process";
-import { constants as fsc, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { constants as fsc, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { containerd } from "../../src/gen/task.js";
@@ -66,6 +66,13 @@ export function makeService() {
       /* no root: nothing was created */
     }
     rmSync(runcRoot, { recursive: true, force: true });
+    for (const ctl of readdirSync("/sys/fs/cgroup")) {
+      try {
+        rmdirSync(path.join("/sys/fs/cgroup", ctl, `tstest${process.pid}`));
+      } catch {
+        /* not there, or not a hierarchy */
+      }
+    }
   } };
 }
 
