@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { Readable, Writable } from "node:stream";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import { withTimeout } from "../helpers/wait.js";
@@ -25,20 +26,30 @@ export interface RunResult {
  */
 export function runShim(
   args: string[],
-  opts: { cwd: string; env?: NodeJS.ProcessEnv; stdin?: Uint8Array; timeoutMs?: number },
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; stdin?: Uint8Array; timeoutMs?: number; extraPipe?: boolean },
 ): Promise<RunResult> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: "pipe" });
+  // extraPipe: an inherited fd 20 without close-on-exec, as a careless parent might leave open. (Low fds
+  // are no test: libuv reuses them while setting up the daemon's stdio.)
+  const stdio: Array<"pipe" | "ignore"> = ["pipe", "pipe", "pipe"];
+  if (opts.extraPipe) stdio.push(...Array<"ignore">(17).fill("ignore"), "pipe");
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio });
+  const extra = (child.stdio as ReadonlyArray<Readable | Writable | null | undefined>)[20];
+  const extraClosed = extra ? new Promise<void>((resolve) => extra.once("close", () => resolve())) : Promise.resolve();
+  if (extra && "resume" in extra) extra.resume();
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout.on("data", (b: Buffer) => out.push(b));
-  child.stderr.on("data", (b: Buffer) => err.push(b));
-  child.stdin.end(opts.stdin ?? new Uint8Array());
+  const { stdin, stdout, stderr } = child;
+  if (!stdin || !stdout || !stderr) throw new Error("spawn gave no stdio pipes");
+  stdout.on("data", (b: Buffer) => out.push(b));
+  stderr.on("data", (b: Buffer) => err.push(b));
+  stdin.end(opts.stdin ?? new Uint8Array());
   const done = new Promise<RunResult>((resolve, reject) => {
     child.once("error", reject);
-    child.once("close", (code) =>
-      resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8"), ms: performance.now() - t0 }),
-    );
+    child.once("close", (code) => {
+      const result = { code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString("utf8"), ms: performance.now() - t0 };
+      void extraClosed.then(() => resolve(result));
+    });
   });
   return withTimeout(done, opts.timeoutMs ?? 15_000, `shim ${args.join(" ")}`);
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { suite, test, type TestContext } from "node:test";
 import { containerd as boot } from "../../src/gen/bootstrap.js";
@@ -192,5 +192,50 @@ void suite("shim start", () => {
     assert.equal(r.code, 1);
     assert.equal(r.stdout.length, 0);
     assert.match(r.stderr, /Unknown flag "-nope"/);
+  });
+});
+
+void suite("shim daemon", () => {
+  void test("does not inherit stray fds of the start process", async (t) => {
+    requireRoot("the start path");
+    const env = await setup(t);
+    const r = await runShim(["-namespace", "t", "-address", env.grpc, "-publish-binary", "/bin/true", "-id", "fd", "start"], {
+      cwd: bundle(env, "fd"),
+      env: env.env,
+      extraPipe: true,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    env.sockets.add(r.stdout.toString("utf8").slice("unix://".length));
+  });
+
+  void test("logs to the bundle's log FIFO and exits on SIGTERM, removing its socket", async (t) => {
+    requireRoot("the start path");
+    const env = await setup(t);
+    const dir = bundle(env, "lg");
+    const fifo = path.join(dir, "log");
+    assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
+    // containerd holds the FIFO O_RDWR and copies what it reads (protocol.md §2.3).
+    const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    t.after(() => closeSync(fd));
+    let text = "";
+    const drain = (): string => {
+      const buf = Buffer.alloc(65536);
+      try {
+        for (let n; (n = readSync(fd, buf)) > 0; ) text += buf.toString("utf8", 0, n);
+      } catch {
+        // EAGAIN: nothing more for now
+      }
+      return text;
+    };
+    const r = await start(env, "lg", dir);
+    assert.equal(r.code, 0, r.stderr);
+    const sock = r.text.slice("unix://".length);
+    await waitFor(() => drain().includes("shim serving"), { what: "the daemon's first log line" });
+    const pid = daemonsFor(sock)[0] ?? 0;
+    assert.ok(pid > 0);
+    process.kill(pid, "SIGTERM");
+    await waitFor(() => !alive(pid), { what: "the daemon to exit on SIGTERM" });
+    assert.equal(existsSync(sock), false, "socket removed");
+    assert.match(drain(), /msg="shutting down".*reason=SIGTERM/);
   });
 });
