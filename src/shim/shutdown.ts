@@ -46,18 +46,24 @@ export class Shutdown {
     this.log.info("shutting down", { reason });
     this.controller.abort(new Error(`Shim is shutting down: ${reason}`));
     for (const e of this.entries.splice(0).reverse()) {
-      const budget = AbortSignal.timeout(e.timeoutMs);
+      // A ref'd timer (AbortSignal.timeout is unref'd): a hung step must not let the loop drain silently.
+      const budget = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
       try {
         await new Promise<void>((resolve, reject) => {
-          const onAbort = (): void => reject(new Error(`Timed out after ${e.timeoutMs} ms`));
-          budget.addEventListener("abort", onAbort, { once: true });
+          timer = setTimeout(() => {
+            const err = new Error(`Timed out after ${e.timeoutMs} ms`);
+            budget.abort(err);
+            reject(err);
+          }, e.timeoutMs);
           Promise.resolve()
-            .then(() => e.fn(budget))
-            .then(resolve, reject)
-            .finally(() => budget.removeEventListener("abort", onAbort));
+            .then(() => e.fn(budget.signal))
+            .then(resolve, reject);
         });
       } catch (err) {
         this.log.warn("shutdown step failed", { step: e.name, error: err });
+      } finally {
+        clearTimeout(timer);
       }
     }
   }
