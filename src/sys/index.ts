@@ -7,3 +7,4 @@ export { Reaper, setChildSubreaper, SUBSCRIPTION_LIMIT } from "./reaper.js";
 export type { Exit, ChildRegistry, ExitSubscription } from "./reaper.js";
 export { mount, mountAll, unmountRecursive, parseMountOptions, MS, MNT_DETACH } from "./mount.js";
 export type { MountSpec } from "./mount.js";
+export { EventFd } from "./eventfd.js";

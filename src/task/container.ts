@@ -11,7 +11,9 @@ import { mountAll, unmountRecursive } from "../sys/index.js";
 import { readSpecFacts, writeRuntimeFiles } from "./bundle.js";
 import type { TaskEvents } from "./events.js";
 import type { ExitRouter, ExitTarget } from "./exits.js";
+import { loadCgroup, type ContainerCgroup } from "./cgroup.js";
 import { prepareIO, type PreparedIO } from "./io.js";
+import { watchOom, type OomWatcher } from "./oom.js";
 import type { RuntimeOptions } from "./options.js";
 import { Proc, type StdioConfig } from "./process.js";
 
@@ -40,6 +42,9 @@ export class Container implements ExitTarget {
   liveExecs = 0;
   initExited = false;
   readonly execs = new Map<string, Proc>();
+  /** The init's cgroup, found at create and kept until Delete (Stats works after the init exited). */
+  cgroup: ContainerCgroup | undefined;
+  private oom: OomWatcher | undefined;
 
   private constructor(
     readonly id: string,
@@ -90,6 +95,7 @@ export class Container implements ExitTarget {
       const { readPidFile } = await import("../runc/index.js");
       init.pid = await readPidFile(path.join(p.bundle, "init.pid"));
       const c = new Container(p.id, p.bundle, init, runc, p.options, facts.sharedPidNs, facts.sandboxId, mounted, env);
+      await c.watchCgroup();
       env.events.create({
         containerId: p.id,
         bundle: p.bundle,
@@ -129,6 +135,8 @@ export class Container implements ExitTarget {
   async delete(signal?: AbortSignal): Promise<Proc> {
     const init = this.init;
     init.require(["created", "stopped"], "delete");
+    this.oom?.stop();
+    this.oom = undefined;
     this.env.router.forget(init);
     if (init.io !== undefined && init.hasExited) {
       const drained = await init.io.drain({ timeoutMs: DRAIN_TIMEOUT_MS });
@@ -162,6 +170,20 @@ export class Container implements ExitTarget {
     const p = this.execs.get(execId);
     if (p === undefined) throw notFound(`Cannot find exec "${execId}" in task "${this.id}"`);
     return p;
+  }
+
+  /** Finds the init's cgroup and starts the OOM watcher (TaskOOM until the init exits); never throws. */
+  async watchCgroup(): Promise<void> {
+    this.cgroup = await loadCgroup(this.init.pid);
+    this.oom?.stop();
+    this.oom = watchOom(this.cgroup, () => this.env.events.oom(this.id), this.env.log);
+  }
+
+  /** Called by the router when the init exit is seen, before its TaskExit: a pending OOM is published first. */
+  onInitExit(): void {
+    this.oom?.stop({ flush: true });
+    this.oom = undefined;
+    this.killAllOnExit();
   }
 
   /** Called by the router when the init exits and the container shares a pid namespace. */

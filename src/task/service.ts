@@ -16,6 +16,7 @@ import { addExec, deleteExec, killExec, startExec } from "./exec.js";
 import { ExitRouter } from "./exits.js";
 import { parseOptions, type RuntimeOptions } from "./options.js";
 import type { Proc, Status } from "./process.js";
+import { readStats } from "./stats.js";
 
 const T = containerd.task.v2;
 const Empty = google.protobuf.Empty;
@@ -42,7 +43,7 @@ export class TaskService {
     const events = new TaskEvents(deps.publisher);
     this.router = new ExitRouter(
       (_t, p: Proc, e: Exit) => events.exit(p.containerId, p.id, p.pid, e.status, e.at),
-      (t) => (t as Container).killAllOnExit(),
+      (t) => (t as Container).onInitExit(),
     );
     deps.reaper.onExit((e) => this.router.handle(e));
     this.env = {
@@ -91,9 +92,7 @@ export class TaskService {
       Checkpoint: unary(T.CheckpointTaskRequest, Empty, () => {
         throw unimplemented("Cannot checkpoint: checkpoint is not supported by this shim yet");
       }),
-      Stats: unary(T.StatsRequest, T.StatsResponse, () => {
-        throw unimplemented("Cannot get stats: not supported by this shim yet");
-      }),
+      Stats: unary(T.StatsRequest, T.StatsResponse, async (r) => ({ stats: await readStats(this.get(r.id).cgroup) })),
       Connect: unary(T.ConnectRequest, T.ConnectResponse, (r) => ({
         shimPid: this.deps.shimPid,
         taskPid: this.containers.get(r.id)?.init.pid ?? 0,
