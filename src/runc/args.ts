@@ -11,12 +11,15 @@ export interface GlobalFlags {
   logFile: string;
   /** `--systemd-cgroup` when true. */
   systemdCgroup?: boolean;
+  /** `--criu <path>`: the CRIU binary for checkpoint/restore (runtime option `criu_path`). */
+  criu?: string;
 }
 
-/** Returns `--root <root> --log <logFile> --log-format json [--systemd-cgroup]`. */
+/** Returns `--root <root> --log <logFile> --log-format json [--systemd-cgroup] [--criu <path>]`. */
 export function globalArgs(g: GlobalFlags): string[] {
   const out = ["--root", g.root, "--log", g.logFile, "--log-format", "json"];
   if (g.systemdCgroup === true) out.push("--systemd-cgroup");
+  if (g.criu !== undefined && g.criu !== "") out.push("--criu", g.criu);
   return out;
 }
 

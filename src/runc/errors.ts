@@ -106,3 +106,28 @@ export function abortedError(verb: string, reason: unknown): ShimError {
     cause: reason,
   });
 }
+
+/** What CRIU's own log (dump.log, restore.log) says about a failure. */
+export interface CriuFailure {
+  /** The first `Error (file:line): text` line, without its prefix. */
+  firstError: string | undefined;
+  /** True when CRIU failed while probing the kernel (`criu check` fails too): no checkpoint can work here. */
+  hostUnsupported: boolean;
+}
+
+const CRIU_ERROR = /Error \([^)]*\):\s*(.*)$/;
+// CRIU's start-up probe of kernel features; failing it means CRIU is unusable on this kernel.
+const CRIU_KERNDAT = /kerndat|Could not initialize kernel features detection/;
+
+/** Reads CRIU's log text: its first error line and whether the host cannot run CRIU at all. */
+export function criuFailure(logText: string): CriuFailure {
+  let firstError: string | undefined;
+  let hostUnsupported = false;
+  for (const line of logText.split("\n")) {
+    const m = CRIU_ERROR.exec(line);
+    if (m === null) continue;
+    firstError ??= m[1]?.trim();
+    if (CRIU_KERNDAT.test(line)) hostUnsupported = true;
+  }
+  return { firstError, hostUnsupported };
+}

@@ -3,5 +3,5 @@ export { Runc } from "./runc.js";
 export type { RuncOptions, CallOptions, CreateOptions, ExecOptions, CheckpointOptions, RestoreOptions } from "./runc.js";
 export type { ChildRegistry, RuncState, RuncStatus, RuncVersion, RuncStdio } from "./types.js";
 export type { CriuFlags, CheckpointFlags, RestoreFlags, CreateFlags } from "./args.js";
-export { RuncError } from "./errors.js";
+export { RuncError, criuFailure, type CriuFailure } from "./errors.js";
 export { readPidFile } from "./pid-file.js";

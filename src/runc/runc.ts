@@ -20,6 +20,8 @@ export interface RuncOptions {
   /** `--root`: `<options.root or /run/containerd/runc>/<namespace>`. */
   root: string;
   systemdCgroup?: boolean;
+  /** CRIU binary (`--criu`), passed only to checkpoint and restore. */
+  criu?: string;
   /** Told about every runc pid right after spawn and after its exit. */
   registry?: ChildRegistry;
   log?: Logger;
@@ -161,7 +163,9 @@ export class Runc {
   }
 
   private call(args: string[], o: CallOptions, extra: Partial<SpawnRequest> = {}): Promise<string> {
-    const g = A.globalArgs({ root: this.opts.root, logFile: o.logFile, systemdCgroup: this.opts.systemdCgroup });
+    // Only checkpoint/restore take --criu, so other runtimes (crun) never see it on ordinary calls.
+    const criu = args[0] === "checkpoint" || args[0] === "restore" ? this.opts.criu : undefined;
+    const g = A.globalArgs({ root: this.opts.root, logFile: o.logFile, systemdCgroup: this.opts.systemdCgroup, criu });
     return this.run({ verb: args[0] ?? "", argv: [...g, ...args], logFile: o.logFile, signal: o.signal, ...extra });
   }
 

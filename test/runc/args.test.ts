@@ -15,6 +15,11 @@ void suite("runc argument builders", () => {
     ]);
   });
 
+  void test("global flags end with --criu <path> when a CRIU path is given", () => {
+    assert.deepEqual(A.globalArgs({ root: "/r", logFile: "/l", criu: "/opt/criu" }).slice(-2), ["--criu", "/opt/criu"]);
+    assert.ok(!A.globalArgs({ root: "/r", logFile: "/l", criu: "" }).includes("--criu"));
+  });
+
   void test("create has no --detach and puts the id last", () => {
     assert.deepEqual(A.createArgs("c1", { bundle: "/b", pidFile: "/b/init.pid" }), [
       "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "c1",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
-import { classify, failureMessage, lastLogError, runcError } from "../../src/runc/errors.js";
+import { classify, criuFailure, failureMessage, lastLogError, runcError } from "../../src/runc/errors.js";
 import { parsePs, parseState, parseStats, parseVersion } from "../../src/runc/parse.js";
 import { parsePid } from "../../src/runc/pid-file.js";
 
@@ -87,5 +87,19 @@ void suite("runc output parsers", () => {
     for (const bad of ["", "0", "-1", "12a", "1.5", "99999999"]) {
       assert.throws(() => parsePid(bad), { code: "Internal" }, bad);
     }
+  });
+});
+
+void suite("criuFailure()", () => {
+  void test("finds the first error line and flags a failed kernel probe as host-unsupported", () => {
+    const log = "(00.01) Found mmap_min_addr 0x10000\n(00.013) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds\n" +
+      "(00.014) Error (criu/kerndat.c:1615): kerndat_vdso_fill_symtable failed when initializing kerndat.\n";
+    assert.deepEqual(criuFailure(log), { firstError: "vdso: Unexpected rt vDSO area bounds", hostUnsupported: true });
+  });
+
+  void test("an ordinary dump error is not host-unsupported", () => {
+    assert.deepEqual(criuFailure("(00.2) Error (criu/sk-unix.c:123): unix: Can't dump external socket\n"),
+      { firstError: "unix: Can't dump external socket", hostUnsupported: false });
+    assert.deepEqual(criuFailure(""), { firstError: undefined, hostUnsupported: false });
   });
 });
