@@ -8,13 +8,14 @@ import { isCode, notFound } from "../errdefs.js";
 import type { Logger } from "../log.js";
 import type { Runc } from "../runc/index.js";
 import { mountAll, unmountRecursive } from "../sys/index.js";
-import { readSpecFacts, writeRuntimeFiles } from "./bundle.js";
+import { readSpecFacts, writeRuntimeFiles, type SpecFacts } from "./bundle.js";
 import type { TaskEvents } from "./events.js";
 import type { ExitRouter, ExitTarget } from "./exits.js";
 import { loadCgroup, type ContainerCgroup } from "./cgroup.js";
 import { prepareIO, type PreparedIO } from "./io.js";
 import { watchOom, type OomWatcher } from "./oom.js";
 import type { RuntimeOptions } from "./options.js";
+import { restoreInit, type RestoreSource } from "./checkpoint.js";
 import { Proc, type StdioConfig } from "./process.js";
 
 /** What containers share within one task service. */
@@ -33,6 +34,8 @@ export interface CreateParams extends StdioConfig {
   bundle: string;
   rootfs: { type: string; source: string; target?: string; options: string[] }[];
   options: RuntimeOptions;
+  /** Create from a checkpoint: no `runc create`; Start runs `runc restore` from this image. */
+  restoreFrom?: RestoreSource;
 }
 
 /** How long Delete waits for output to be copied out before closing it (containerd#12364). */
@@ -45,6 +48,8 @@ export class Container implements ExitTarget {
   /** The init's cgroup, found at create and kept until Delete (Stats works after the init exited). */
   cgroup: ContainerCgroup | undefined;
   private oom: OomWatcher | undefined;
+  /** Set while a container created from a checkpoint waits for Start (state "created from checkpoint"). */
+  restoreFrom: RestoreSource | undefined;
 
   private constructor(
     readonly id: string,
@@ -66,6 +71,7 @@ export class Container implements ExitTarget {
   static async create(p: CreateParams, env: ContainerEnv, signal?: AbortSignal): Promise<Container> {
     const facts = await readSpecFacts(p.bundle);
     const runc = env.runcFor(p.options);
+    if (p.restoreFrom !== undefined) return Container.createFromCheckpoint(p, env, runc, facts);
     let mounted = false;
     let io: PreparedIO | undefined;
     const early = env.router.subscribe();
@@ -114,13 +120,42 @@ export class Container implements ExitTarget {
     }
   }
 
-  /** `runc start` of the init; publishes /tasks/start before any exit of it. */
+  /** Create with `checkpoint` set: mounts and runtime files only; pid 0 until Start restores it. */
+  private static async createFromCheckpoint(p: CreateParams, env: ContainerEnv, runc: Runc, facts: SpecFacts): Promise<Container> {
+    let mounted = false;
+    const rootfs = path.join(p.bundle, "rootfs");
+    try {
+      if (p.rootfs.length > 0) {
+        await mkdir(rootfs, { recursive: true, mode: 0o711 });
+        mounted = true;
+        mountAll(p.rootfs, rootfs);
+      }
+      await writeRuntimeFiles(p.bundle, p.options);
+    } catch (err) {
+      if (mounted) tryUnmount(rootfs, env.log);
+      throw err;
+    }
+    const stdio = { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal };
+    const c = new Container(p.id, p.bundle, new Proc(p.id, "", stdio), runc, p.options, facts.sharedPidNs, facts.sandboxId, mounted, env);
+    c.restoreFrom = p.restoreFrom;
+    const checkpoint = p.restoreFrom?.imagePath ?? "";
+    env.events.create({ containerId: p.id, bundle: p.bundle, rootfs: p.rootfs, io: { ...stdio }, checkpoint, pid: 0 });
+    return c;
+  }
+
+  /** `runc start` of the init (`runc restore` if created from a checkpoint); publishes /tasks/start before any exit of it. */
   async start(signal?: AbortSignal): Promise<number> {
     this.init.require(["created"], "start");
     const early = this.env.router.subscribe();
     this.env.router.untrack(this.init);
     try {
-      await this.runc.start(this.id, { logFile: this.logFile, signal });
+      const from = this.restoreFrom;
+      if (from === undefined) await this.runc.start(this.id, { logFile: this.logFile, signal });
+      else {
+        this.init.pid = await restoreInit(this, from, signal);
+        this.restoreFrom = undefined;
+        await this.watchCgroup();
+      }
     } catch (err) {
       early.started(this, this.init);
       throw err;

@@ -3,7 +3,7 @@
  * runtimes), `containerd.linux.runc.CreateOptions` (1.6/1.7 Go clients for non-runc runtime names) and
  * `runtimeoptions.v1.Options` (CRI: the runtime's TOML `options` table). All become one shape.
  */
-import { invalidArgument } from "../errdefs.js";
+import { failedPrecondition, invalidArgument } from "../errdefs.js";
 
 /** Normalized options; absent fields take the runc shim's defaults. */
 export interface RuntimeOptions {
@@ -31,6 +31,8 @@ export interface OptionCodecs {
   runcOptions(value: Uint8Array): Record<string, unknown>;
   linuxCreateOptions(value: Uint8Array): Record<string, unknown>;
   runtimeOptions(value: Uint8Array): { configBody?: Uint8Array | null; configPath?: string | null };
+  /** Reads the TOML file a `runtimeoptions.v1.Options` names in `config_path` (ctr --runtime-config-path). */
+  readConfigFile?(path: string): string;
 }
 
 const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
@@ -79,11 +81,37 @@ export function parseOptions(any: AnyLike | null | undefined, codecs: OptionCode
     }
     case "runtimeoptions.v1.Options": {
       const o = codecs.runtimeOptions(value);
-      const body = o.configBody && o.configBody.length > 0 ? Buffer.from(o.configBody).toString("utf8") : "";
+      let body = o.configBody && o.configBody.length > 0 ? Buffer.from(o.configBody).toString("utf8") : "";
+      // CRI sends the TOML table inline; `ctr --runtime-config-path` sends only a path to it.
+      if (body === "" && o.configPath && codecs.readConfigFile !== undefined) body = readConfig(codecs, o.configPath);
       return fromToml(parseTomlTable(body));
     }
     default:
       throw invalidArgument(`Cannot use runtime options of type "${any.typeUrl}": unsupported type`);
+  }
+}
+
+function readConfig(codecs: OptionCodecs, file: string): string {
+  try {
+    return codecs.readConfigFile!(file);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw invalidArgument(`Cannot read runtime options file "${file}": ${why}`, { cause: err });
+  }
+}
+
+/** What the host offers that some options depend on. */
+export interface HostFacts {
+  /** True if systemd runs as init (`/run/systemd/system` exists): `systemd_cgroup` needs it. */
+  systemdRunning: boolean;
+}
+
+/** Refuses options this host cannot honour, before runc is run, with the reason. */
+export function checkOptions(o: RuntimeOptions, host: HostFacts): void {
+  if (o.systemdCgroup === true && !host.systemdRunning) {
+    throw failedPrecondition(
+      "Cannot use runtime option systemd_cgroup: systemd is not running on this host (no /run/systemd/system)",
+    );
   }
 }
 

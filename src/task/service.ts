@@ -2,6 +2,7 @@
  * containerd.task.v2.Task / containerd.task.v3.Task: a thin adapter from protobuf requests to
  * containers and processes. State is answered from memory (containerd gives it 2 s).
  */
+import { existsSync, readFileSync } from "node:fs";
 import { failedPrecondition, notFound, unimplemented } from "../errdefs.js";
 import { containerd as boot, runtimeoptions } from "../gen/bootstrap.js";
 import { containerd, google } from "../gen/task.js";
@@ -14,7 +15,8 @@ import { Container, type ContainerEnv } from "./container.js";
 import { TaskEvents, timestamp, ZERO_TIME, type Publisher } from "./events.js";
 import { addExec, deleteExec, killExec, startExec } from "./exec.js";
 import { ExitRouter } from "./exits.js";
-import { parseOptions, type RuntimeOptions } from "./options.js";
+import { checkOptions, parseOptions, type RuntimeOptions } from "./options.js";
+import { checkpointTask, parseCheckpointOptions } from "./checkpoint.js";
 import type { Proc, Status } from "./process.js";
 import { readStats } from "./stats.js";
 
@@ -57,6 +59,7 @@ export class TaskService {
           binary: o.binaryName || "runc",
           root: `${o.root || "/run/containerd/runc"}/${deps.namespace}`,
           systemdCgroup: o.systemdCgroup,
+          criu: o.criuPath,
           registry: deps.reaper,
           log: deps.log,
         }),
@@ -89,8 +92,10 @@ export class TaskService {
       Pause: unary(T.PauseRequest, Empty, (r) => this.pause(r.id)),
       Resume: unary(T.ResumeRequest, Empty, (r) => this.resume(r.id)),
       Update: unary(T.UpdateTaskRequest, Empty, (r) => this.update(r)),
-      Checkpoint: unary(T.CheckpointTaskRequest, Empty, () => {
-        throw unimplemented("Cannot checkpoint: checkpoint is not supported by this shim yet");
+      Checkpoint: unary(T.CheckpointTaskRequest, Empty, async (r, ctx) => {
+        const opts = parseCheckpointOptions(r.options, (v) => containerd.runc.v1.CheckpointOptions.decode(v));
+        await checkpointTask(this.get(r.id), r.path, opts, ctx.signal);
+        return {};
       }),
       Stats: unary(T.StatsRequest, T.StatsResponse, async (r) => ({ stats: await readStats(this.get(r.id).cgroup) })),
       Connect: unary(T.ConnectRequest, T.ConnectResponse, (r) => ({
@@ -111,15 +116,16 @@ export class TaskService {
   private async create(r: containerd.task.v2.CreateTaskRequest, signal: AbortSignal) {
     validateId(r.id, "container");
     if (this.containers.has(r.id)) throw failedPrecondition(`Cannot create task "${r.id}": already exists`);
-    if (r.checkpoint) throw unimplemented(`Cannot restore task "${r.id}": checkpoint restore is not supported yet`);
     const options = parseOptions(r.options, OPTION_CODECS);
+    checkOptions(options, { systemdRunning: existsSync("/run/systemd/system") });
+    const restoreFrom = r.checkpoint ? { imagePath: r.checkpoint, parentPath: r.parentCheckpoint } : undefined;
     const rootfs = (r.rootfs ?? []).map((m) => ({
       type: m.type ?? "",
       source: m.source ?? "",
       target: m.target ?? "",
       options: m.options ?? [],
     }));
-    const params = { id: r.id, bundle: r.bundle, rootfs, options, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal };
+    const params = { id: r.id, bundle: r.bundle, rootfs, options, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal, restoreFrom };
     // The id is reserved while runc runs, so a concurrent Create of the same id fails at once.
     if (this.creating.has(r.id)) throw failedPrecondition(`Cannot create task "${r.id}": already exists`);
     this.creating.add(r.id);
@@ -188,6 +194,7 @@ export class TaskService {
 
   private exec(r: containerd.task.v2.ExecProcessRequest) {
     const c = this.get(r.id);
+    if (c.restoreFrom !== undefined) throw failedPrecondition(`Cannot exec in task "${r.id}": created from a checkpoint and not started`);
     const stdio = { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal };
     addExec(c, r.execId, stdio, r.spec?.value ?? undefined);
     return {};
@@ -268,4 +275,5 @@ const OPTION_CODECS = {
   runcOptions: (v: Uint8Array) => boot.runc.v1.Options.decode(v) as unknown as Record<string, unknown>,
   linuxCreateOptions: (v: Uint8Array) => boot.linux.runc.CreateOptions.decode(v) as unknown as Record<string, unknown>,
   runtimeOptions: (v: Uint8Array) => runtimeoptions.v1.Options.decode(v),
+  readConfigFile: (file: string) => readFileSync(file, "utf8"),
 };
