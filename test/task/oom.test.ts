@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { suite, test } from "node:test";
+import { Logger, nullSink } from "../../src/log.js";
+import { EventFd } from "../../src/sys/index.js";
+import { watchOom } from "../../src/task/oom.js";
+import { waitFor } from "../helpers/wait.js";
+
+const log = new Logger(nullSink);
+const fdCount = () => readdirSync("/proc/self/fd").length;
+const events = (oomKill: number) => `low 0\nhigh 0\nmax 4\noom 1\noom_kill ${oomKill}\noom_group_kill 0\n`;
+
+void suite("EventFd", () => {
+  void test("reports a signalled counter on the event loop and resets it", async () => {
+    const before = fdCount();
+    const efd = EventFd.create();
+    assert.equal(efd.read(), 0n, "a fresh eventfd reads as 0 without blocking");
+    const seen: bigint[] = [];
+    efd.onSignal((n) => seen.push(n));
+    efd.write(3n);
+    await waitFor(() => seen.length === 1, { timeoutMs: 5_000, what: "eventfd callback" });
+    assert.deepEqual(seen, [3n]);
+    assert.equal(efd.read(), 0n);
+    efd.write(2n);
+    await waitFor(() => seen.length === 2, { timeoutMs: 5_000, what: "second eventfd callback" });
+    assert.deepEqual(seen, [3n, 2n]);
+    efd.close();
+    efd.close();
+    assert.equal(efd.read(), 0n);
+    assert.equal(fdCount(), before, "no fd leaked");
+  });
+});
+
+void suite("watchOom() on cgroup v2 (memory.events)", () => {
+  void test("reports each increase of oom_kill, and flushes a pending one synchronously", async (t) => {
+    const dir = await mkdtemp(path.join(tmpdir(), "oomv2-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, "memory.events");
+    writeFileSync(file, events(2));
+    let ooms = 0;
+    const w = watchOom({ version: 2, dir }, () => ooms++, log);
+    assert.ok(w !== undefined);
+    writeFileSync(file, events(3));
+    await waitFor(() => ooms === 1, { timeoutMs: 5_000, what: "TaskOOM callback after oom_kill 2 -> 3" });
+    writeFileSync(file, events(4));
+    w.stop({ flush: true }); // same tick: the watch callback cannot have run
+    assert.equal(ooms, 2, "the pending increase is reported by stop({ flush: true })");
+    writeFileSync(file, events(5));
+    w.stop({ flush: true });
+    assert.equal(ooms, 2, "nothing after stop");
+  });
+
+  void test("ignores changes that do not raise oom_kill", (t) => {
+    const dir = path.join(tmpdir(), `oomv2-${process.pid}-b`);
+    mkdirSync(dir);
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(path.join(dir, "memory.events"), events(1));
+    let ooms = 0;
+    const w = watchOom({ version: 2, dir }, () => ooms++, log);
+    writeFileSync(path.join(dir, "memory.events"), events(1).replace("max 4", "max 9"));
+    w?.stop({ flush: true });
+    assert.equal(ooms, 0);
+  });
+
+  void test("is undefined (not a throw) for a cgroup that cannot be watched", () => {
+    assert.equal(watchOom({ version: 2, dir: "/nonexistent/cg" }, () => {}, log), undefined);
+    assert.equal(watchOom({ version: 1, dirs: new Map() }, () => {}, log), undefined);
+    assert.equal(watchOom(undefined, () => {}, log), undefined);
+  });
+});
+
+const MEMCG = "/sys/fs/cgroup/memory";
+const v1Reason = process.getuid?.() !== 0 ? "needs root" : !existsSync(path.join(MEMCG, "cgroup.event_control"))
+  ? "needs a cgroup v1 memory controller at /sys/fs/cgroup/memory" : undefined;
+
+/** Runs a shell in memory cgroup `dir` that doubles a string until the OOM killer ends it (blocks the loop). */
+function oomSync(dir: string): ReturnType<typeof spawnSync> {
+  return spawnSync("sh", ["-c", `echo $$ > ${dir}/cgroup.procs && x=a && while true; do x=$x$x; done`], { timeout: 60_000 });
+}
+
+void suite("watchOom() on cgroup v1 (memory.oom_control eventfd)", { skip: v1Reason }, () => {
+  const mkcg = (t: { after(fn: () => void): void }, name: string) => {
+    const dir = path.join(MEMCG, `ts-oom-test-${process.pid}-${name}`);
+    mkdirSync(dir);
+    t.after(() => { if (existsSync(dir)) rmdirSync(dir); });
+    writeFileSync(path.join(dir, "memory.limit_in_bytes"), String(16 << 20));
+    return dir;
+  };
+
+  void test("reports an OOM kill through the event loop", async (t) => {
+    const dir = mkcg(t, "a");
+    let ooms = 0;
+    const w = watchOom({ version: 1, dirs: new Map([["memory", dir]]) }, () => ooms++, log);
+    t.after(() => w?.stop());
+    const r = oomSync(dir);
+    assert.equal(r.signal, "SIGKILL", `the child was OOM-killed: ${String(r.stderr)}`);
+    await waitFor(() => ooms >= 1, { timeoutMs: 5_000, what: "TaskOOM callback" });
+  });
+
+  void test("reports a pending OOM synchronously in stop({ flush: true }), before the exit is handled", (t) => {
+    const dir = mkcg(t, "b");
+    let ooms = 0;
+    const before = fdCount();
+    const w = watchOom({ version: 1, dirs: new Map([["memory", dir]]) }, () => ooms++, log);
+    assert.equal(oomSync(dir).signal, "SIGKILL");
+    assert.equal(ooms, 0, "the loop was blocked: nothing delivered yet");
+    w?.stop({ flush: true });
+    assert.equal(ooms, 1);
+    assert.equal(fdCount(), before, "eventfd closed, control file not kept");
+  });
+
+  void test("does not report the wake-up caused by removing the cgroup", (t) => {
+    const dir = mkcg(t, "c");
+    let ooms = 0;
+    const w = watchOom({ version: 1, dirs: new Map([["memory", dir]]) }, () => ooms++, log);
+    rmdirSync(dir);
+    w?.stop({ flush: true });
+    assert.equal(ooms, 0);
+  });
+});
