@@ -138,7 +138,9 @@ async function explainCriuFailure(c: Container, op: string, logPath: string, err
   await copyFile(logPath, kept).catch((e: unknown) => c.env.log.warn("cannot keep criu log", { id: c.id, err: e }));
   const f = criuFailure(text);
   const code = f.hostUnsupported ? "FailedPrecondition" : codeOf(err);
-  const why = f.hostUnsupported ? "criu cannot run on this host: " : "criu: ";
-  const detail = f.firstError === undefined ? "" : `; ${why}${f.firstError}`;
-  return new ShimError(code, `Cannot ${op} task "${c.id}": ${base}${detail} (log: ${kept})`, { cause: err });
+  // runc's message names CRIU's log in the work dir, which is gone by now: keep its first line only.
+  const runcLine = base.split("\n")[0];
+  if (f.firstError === undefined) return new ShimError(code, `Cannot ${op} task "${c.id}": ${runcLine} (log: ${kept})`, { cause: err });
+  const why = f.hostUnsupported ? "criu cannot run on this host" : "criu";
+  return new ShimError(code, `Cannot ${op} task "${c.id}": ${why}: ${f.firstError} (${runcLine}; log: ${kept})`, { cause: err });
 }
