@@ -1,12 +1,13 @@
 /**
  * The shim daemon (shared/protocol.md §2.4): the composition root. Becomes a child subreaper, logs to the
- * bundle's `log` FIFO, serves the Task service over ttrpc on the socket `start` passed as fd 3, and exits
- * when the Task service says a Shutdown arrived with nothing left, or on SIGTERM/SIGINT.
+ * bundle's `log` FIFO, serves the Task and Sandbox services over ttrpc on the socket `start` passed as fd 3,
+ * and exits once either service was asked to shut down and neither holds anything, or on SIGTERM/SIGINT.
  */
 import { fstatSync } from "node:fs";
 import net from "node:net";
 import type { Logger } from "../log.js";
 import { Reaper, setChildSubreaper } from "../sys/index.js";
+import { SANDBOX_SERVICE, SandboxService } from "../sandbox/index.js";
 import { TaskService } from "../task/index.js";
 import { Server } from "../ttrpc/index.js";
 import type { Flags } from "./flags.js";
@@ -87,15 +88,25 @@ export async function serve(flags: Flags): Promise<void> {
   const server = new Server({ log: log.child({ module: "ttrpc" }) });
   const methods = task.methods();
   for (const name of TASK_SERVICES) server.register(name, methods);
+  const sandbox = new SandboxService({ namespace: flags.namespace, reaper, log: log.child({ module: "sandbox" }) });
+  server.register(SANDBOX_SERVICE, sandbox.methods());
 
   const listener = await openListener(flags.socket);
   server.serve(listener);
   // Registered last, so it runs first: in-flight calls (the Shutdown RPC itself) are answered before exit.
   shutdown.onStop("ttrpc", (signal) => server.shutdown({ signal }), DRAIN_CALLS_MS);
+  // Runs before the drain: a pending WaitSandbox would otherwise hold it for its whole budget.
+  shutdown.onStop("sandbox waits", () => sandbox.close());
   // Unlink before the listener closes, so a new `start` for this group binds a fresh socket.
   if (flags.socket !== "") shutdown.onStop("socket", () => removeSocket(flags.socket));
 
-  task.onShutdownRequested(() => exit("shutdown requested"));
+  // A shim serving a pod holds the sandbox and its containers: it goes when a Shutdown (Task) or
+  // ShutdownSandbox was asked for and neither service holds anything any more.
+  const maybeExit = (): void => {
+    if (task.size === 0 && sandbox.size === 0) exit("shutdown requested");
+  };
+  task.onShutdownRequested(maybeExit);
+  sandbox.onShutdownRequested(maybeExit);
   process.on("SIGTERM", () => exit("SIGTERM"));
   process.on("SIGINT", () => exit("SIGINT"));
   log.info("shim serving", { pid: process.pid, socket: flags.socket });

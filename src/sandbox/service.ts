@@ -1,0 +1,186 @@
+/**
+ * containerd.runtime.sandbox.v1.Sandbox (protocol.md §6): a thin adapter from protobuf requests to
+ * {@link Sandbox} objects, one per sandbox id, held from CreateSandbox until ShutdownSandbox.
+ */
+import { readFileSync } from "node:fs";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../errdefs.js";
+import { containerd, type google } from "../gen/sandbox.js";
+import type { Logger } from "../log.js";
+import { Runc } from "../runc/index.js";
+import type { ChildRegistry, Reaper } from "../sys/index.js";
+import { unary, type Method } from "../ttrpc/index.js";
+import { sandboxFiles, writeSandboxBundle } from "./bundle.js";
+import { decodePodSandboxConfig } from "./config.js";
+import { platform } from "./platform.js";
+import { Sandbox } from "./sandbox.js";
+import { buildSandboxSpec } from "./spec.js";
+
+const S = containerd.runtime.sandbox.v1;
+
+/** The service name the methods are registered under. */
+export const SANDBOX_SERVICE = "containerd.runtime.sandbox.v1.Sandbox";
+
+/** Go's zero time (0001-01-01), which containerd reads as "unset" (`time.IsZero`). */
+export const ZERO_TIME: google.protobuf.Timestamp.$Properties = { seconds: -62135596800, nanos: 0 };
+
+/** A Date as a protobuf Timestamp; undefined as {@link ZERO_TIME}. */
+export function timestamp(d: Date | undefined): google.protobuf.Timestamp.$Properties {
+  if (d === undefined) return ZERO_TIME;
+  const ms = d.getTime();
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
+}
+
+/** What the sandbox service needs from the shim. */
+export interface SandboxServiceDeps {
+  namespace: string;
+  reaper: Pick<Reaper, "subscribe" | "onExit"> & ChildRegistry;
+  log: Logger;
+  /** runc binary; default `runc`. */
+  runcBinary?: string;
+  /** runc state root (the namespace is appended); default `/run/containerd/runc`, as the task service's. */
+  runcRoot?: string;
+  /** The statically linked pause binary copied into every sandbox; default `/usr/bin/catatonit`. */
+  pauseBinary?: string;
+}
+
+function capLastCap(): number | undefined {
+  try {
+    return Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8").trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/** The sandbox service of one shim: every sandbox it holds. */
+export class SandboxService {
+  private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly creating = new Set<string>();
+  private readonly shutdownCbs: (() => void)[] = [];
+  private readonly runc: Runc;
+  private readonly closed = new AbortController();
+
+  constructor(private readonly deps: SandboxServiceDeps) {
+    this.runc = new Runc({
+      binary: deps.runcBinary ?? "runc",
+      root: `${deps.runcRoot ?? "/run/containerd/runc"}/${deps.namespace}`,
+      registry: deps.reaper,
+      log: deps.log,
+    });
+  }
+
+  /** Sandboxes held (created and not yet shut down). */
+  get size(): number {
+    return this.sandboxes.size + this.creating.size;
+  }
+
+  /** `cb` runs after every ShutdownSandbox that leaves no sandbox held (after the answer is sent). */
+  onShutdownRequested(cb: () => void): void {
+    this.shutdownCbs.push(cb);
+  }
+
+  /** Ends every pending WaitSandbox (daemon exit). Sandboxes themselves are left running. */
+  close(): void {
+    this.closed.abort(new Error("Shim is shutting down"));
+  }
+
+  /** The Sandbox methods, to register under {@link SANDBOX_SERVICE}. */
+  methods(): Record<string, Method> {
+    return {
+      CreateSandbox: unary(S.CreateSandboxRequest, S.CreateSandboxResponse, (r) => this.create(r)),
+      StartSandbox: unary(S.StartSandboxRequest, S.StartSandboxResponse, async (r, ctx) => {
+        const sb = this.sandboxes.get(r.sandboxId);
+        if (sb === undefined) throw failedPrecondition(`Cannot start sandbox "${r.sandboxId}": it was not created`);
+        const pid = await sb.start(ctx.signal);
+        return { pid, createdAt: timestamp(sb.createdAt) };
+      }),
+      Platform: unary(S.PlatformRequest, S.PlatformResponse, (r) => (this.get(r.sandboxId), { platform: platform() })),
+      StopSandbox: unary(S.StopSandboxRequest, S.StopSandboxResponse, async (r, ctx) => {
+        await this.get(r.sandboxId).stop(r.timeoutSecs, ctx.signal);
+        return {};
+      }),
+      WaitSandbox: unary(S.WaitSandboxRequest, S.WaitSandboxResponse, async (r, ctx) => {
+        const e = await this.get(r.sandboxId).wait(AbortSignal.any([ctx.signal, this.closed.signal]));
+        return { exitStatus: e.status, exitedAt: timestamp(e.at) };
+      }),
+      SandboxStatus: unary(S.SandboxStatusRequest, S.SandboxStatusResponse, (r) => this.status(r.sandboxId, r.verbose)),
+      PingSandbox: unary(S.PingRequest, S.PingResponse, (r) => (this.get(r.sandboxId), {})),
+      ShutdownSandbox: unary(S.ShutdownSandboxRequest, S.ShutdownSandboxResponse, (r, ctx) => this.shutdown(r.sandboxId, ctx.signal)),
+      SandboxMetrics: unary(S.SandboxMetricsRequest, S.SandboxMetricsResponse, (r) => {
+        // No cgroup statistics for the pause process yet: an empty Metric that names the sandbox.
+        this.get(r.sandboxId);
+        return { metrics: { id: r.sandboxId, timestamp: timestamp(new Date()) } };
+      }),
+    };
+  }
+
+  private get(id: string): Sandbox {
+    const sb = this.sandboxes.get(id);
+    if (sb === undefined) throw notFound(`Cannot find sandbox "${id}"`);
+    return sb;
+  }
+
+  private async create(r: containerd.runtime.sandbox.v1.CreateSandboxRequest) {
+    const id = r.sandboxId;
+    if (this.sandboxes.has(id) || this.creating.has(id)) throw alreadyExists(`Cannot create sandbox "${id}": already exists`);
+    validateSandboxId(id);
+    if (r.bundlePath === "") throw failedPrecondition(`Cannot create sandbox "${id}": no bundle path`);
+    if (r.rootfs.length > 0) this.deps.log.warn("ignoring sandbox rootfs mounts", { id, count: r.rootfs.length });
+    this.creating.add(id);
+    try {
+      const config = decodePodSandboxConfig(r.options);
+      const spec = buildSandboxSpec({
+        id,
+        config,
+        netnsPath: r.netnsPath,
+        defaultCgroupParent: `/${this.deps.namespace}`,
+        ...withCapLastCap(),
+      });
+      const files = sandboxFiles(r.bundlePath);
+      await writeSandboxBundle(files, spec, this.deps.pauseBinary ?? "/usr/bin/catatonit");
+      this.sandboxes.set(id, new Sandbox(id, files, r.netnsPath, { runc: this.runc, reaper: this.deps.reaper, log: this.deps.log }));
+      this.deps.log.info("sandbox created", { id, bundle: r.bundlePath, netns: r.netnsPath });
+      return {};
+    } finally {
+      this.creating.delete(id);
+    }
+  }
+
+  private status(id: string, verbose: boolean) {
+    const sb = this.get(id);
+    const info: Record<string, string> = {};
+    if (verbose) {
+      Object.assign(info, { pid: String(sb.pid), bundle: sb.files.bundle, runtime: "runc", state: sb.state, netns: sb.netnsPath });
+    }
+    return {
+      sandboxId: id,
+      pid: sb.pid,
+      state: sb.state === "running" ? "SANDBOX_READY" : "SANDBOX_NOTREADY",
+      info,
+      createdAt: timestamp(sb.createdAt),
+      exitedAt: timestamp(sb.exitInfo?.at),
+    };
+  }
+
+  private async shutdown(id: string, signal: AbortSignal) {
+    const sb = this.get(id);
+    await sb.shutdown(signal);
+    this.sandboxes.delete(id);
+    this.deps.log.info("sandbox shut down", { id });
+    if (this.size === 0) for (const cb of this.shutdownCbs) setImmediate(cb);
+    return {};
+  }
+}
+
+function withCapLastCap(): { capLastCap?: number } {
+  const n = capLastCap();
+  return n === undefined || !Number.isInteger(n) ? {} : { capLastCap: n };
+}
+
+const ID = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+
+/** Sandbox ids become runc ids and cgroup names: the rules of containerd's identifiers apply. */
+function validateSandboxId(id: string): void {
+  if (id.length === 0 || id.length > 76 || !ID.test(id)) {
+    throw invalidArgument(`Cannot use sandbox id "${id.slice(0, 100)}": invalid identifier`);
+  }
+}
