@@ -1,10 +1,9 @@
 // A running container can be inspected, exec'd into, paused and resumed through ctr.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { RUNTIME, assertNoLeftovers, ctrOk, deleteTask, describe, perVersion, runArgs, waitStatus } from "../helpers/ctr.js";
+import { assertNoLeftovers, ctrOk, deleteTask, describe, perVersion, runArgs, waitStatus } from "../helpers/ctr.js";
 
 // Reported as TODO (still run, shown in the summary) until our shim implements Stats (src/task/service.ts).
-const STATS_TODO = RUNTIME === "io.containerd.ts.v2" ? "Stats is not implemented by containerd-shim-ts-v2 yet" : false;
 
 perVersion("ctr task on a running container", (get) => {
   void test("exec runs a process with its own output and exit status", async () => {
@@ -33,7 +32,7 @@ perVersion("ctr task on a running container", (get) => {
     await waitStatus(c, "ex", "RUNNING");
   });
 
-  void test("metrics reports the container's cgroup", { todo: STATS_TODO }, async () => {
+  void test("metrics reports the container's cgroup", async () => {
     const c = get();
     const r = await ctrOk(c, ["task", "metrics", "ex"]);
     assert.match(r.stdout, /ID\s+TIMESTAMP/, describe(c, "ctr task metrics", r));
