@@ -7,6 +7,7 @@ import { writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import type { TestContext } from "node:test";
+import { runtime } from "../../src/gen/crisandbox.js";
 import { containerd as sbx } from "../../src/gen/sandbox.js";
 import { containerd as tsk, google } from "../../src/gen/task.js";
 import { SOCKET_DIR_ENV } from "../../src/shim/address.js";
@@ -176,4 +177,15 @@ export async function podContainerBundle(s: SandboxShim, cid: string, sandboxPid
 export async function waitShimGone(s: SandboxShim): Promise<void> {
   await waitFor(() => !alive(s.shimPid), { what: "the shim daemon to exit" });
   await waitFor(() => !existsSync(s.socket), { what: "the shim socket to be removed" });
+}
+
+/** A PodSandboxConfig Any as CRI sends it. */
+export function podConfig(s: SandboxShim, patch: runtime.v1.PodSandboxConfig.$Properties = {}): { typeUrl: string; value: Uint8Array } {
+  const value = runtime.v1.PodSandboxConfig.encode({
+    metadata: { name: "p", namespace: "default", uid: s.id },
+    hostname: "pod-host",
+    linux: { cgroupParent: `/${s.ns}` },
+    ...patch,
+  }).finish();
+  return { typeUrl: "type.googleapis.com/runtime.v1.PodSandboxConfig", value };
 }

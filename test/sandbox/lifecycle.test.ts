@@ -4,22 +4,10 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { before, suite, test } from "node:test";
-import { runtime } from "../../src/gen/crisandbox.js";
 import { alive } from "../shim/run.js";
-import { createAndStart, requireSandboxPrereqs, S, startShim, T, waitShimGone, type SandboxShim } from "./harness.js";
+import { createAndStart, podConfig, requireSandboxPrereqs, S, startShim, T, waitShimGone, type SandboxShim } from "./harness.js";
 
 const NOW_S = (): number => Math.floor(Date.now() / 1000);
-
-/** A PodSandboxConfig Any as CRI sends it. */
-export function podConfig(s: SandboxShim, patch: runtime.v1.PodSandboxConfig.$Properties = {}): { typeUrl: string; value: Uint8Array } {
-  const value = runtime.v1.PodSandboxConfig.encode({
-    metadata: { name: "p", namespace: "default", uid: s.id },
-    hostname: "pod-host",
-    linux: { cgroupParent: `/${s.ns}` },
-    ...patch,
-  }).finish();
-  return { typeUrl: "type.googleapis.com/runtime.v1.PodSandboxConfig", value };
-}
 
 const status = (s: SandboxShim, verbose = false) =>
   s.sandbox("SandboxStatus", S.SandboxStatusRequest, { sandboxId: s.id, verbose }, S.SandboxStatusResponse);
