@@ -149,7 +149,10 @@ export class SandboxService {
     const sb = this.get(id);
     const info: Record<string, string> = {};
     if (verbose) {
-      Object.assign(info, { pid: String(sb.pid), bundle: sb.files.bundle, runtime: "runc", state: sb.state, netns: sb.netnsPath });
+      const facts = { pid: sb.pid, bundle: sb.files.bundle, runtime: "runc", state: sb.state, netns: sb.netnsPath };
+      // Flat strings for readers of the map, and CRI's convention: one "info" key holding JSON (crictl inspectp).
+      for (const [k, v] of Object.entries(facts)) info[k] = String(v);
+      info["info"] = JSON.stringify(facts);
     }
     return {
       sandboxId: id,

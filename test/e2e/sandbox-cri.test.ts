@@ -1,0 +1,123 @@
+// CRI shim sandboxer mode on containerd 1.7 (daemon env ENABLE_CRI_SANDBOXES=1, runtime sandbox_mode = "shim";
+// protocol.md §6.1, §6.3, §11 items 3 and 10): the pod's sandbox is our shim's SandboxService with a real
+// catatonit pause process, its app containers run in the same shim and join the pause process's namespaces.
+// Only 1.7: Debian's 2.1.9 panics in its own controller before any shim runs (§11 item 10); 1.6 has no API.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { after, before, suite, test } from "node:test";
+import { RUNTIME, mountsUnder, shimSocketPath, startContainerd, type Containerd } from "../helpers/containerd.js";
+import { CRI_NS, CriClient, cri, criTaskPids, hostNetworkPod, infoPid, shimDaemons, sleeperContainer, type PodSandboxConfig } from "../helpers/cri.js";
+import { waitFor } from "../helpers/wait.js";
+
+/** The CRI runtime handler that runs pods in shim sandboxer mode with our shim. */
+export const SHIM_MODE_HANDLER = "shimmode";
+/** Added to the harness config: a second runtime, in shim sandboxer mode (1.7 CRI config, version 2). */
+export const SHIM_MODE_CONFIG = `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${SHIM_MODE_HANDLER}]
+  runtime_type = "io.containerd.ts.v2"
+  sandbox_mode = "shim"
+`;
+
+function ppid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+const cmdline = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+const ns = (pid: number | "self", kind: string): string => readlinkSync(`/proc/${pid}/ns/${kind}`);
+
+void suite("a CRI pod in shim sandboxer mode (containerd 1.7, io.containerd.ts.v2)", { timeout: 180_000, skip: RUNTIME !== "io.containerd.ts.v2" }, () => {
+  let c: Containerd | undefined;
+  let client: CriClient | undefined;
+  let config: PodSandboxConfig = {};
+  let podId = "";
+  let pausePid = 0;
+  const apps: string[] = [];
+  const get = (): Containerd => c ?? assert.fail("containerd 1.7 did not start");
+  const cc = (): CriClient => client ?? assert.fail("no CRI client");
+  const daemon = (): number => {
+    const d = shimDaemons(get());
+    assert.equal(d.length, 1, `exactly one shim daemon for the pod, found ${JSON.stringify(d)}`);
+    return d[0]!;
+  };
+
+  before(async () => {
+    c = await startContainerd("1.7", {
+      cri: true, namespace: CRI_NS, images: ["busybox", "pause"],
+      env: { ENABLE_CRI_SANDBOXES: "1" }, extraConfig: SHIM_MODE_CONFIG,
+    });
+    client = await CriClient.connect(c.address);
+  });
+  after(async () => {
+    client?.close();
+    await c?.stop();
+  });
+
+  void test("RunPodSandbox starts the shim once and a catatonit pause process as the sandbox, READY", async () => {
+    const logDir = path.join(get().dir, "pods", "sb");
+    await mkdir(logDir, { recursive: true });
+    config = hostNetworkPod("shim-mode-pod", logDir);
+    podId = await cc().runPodSandbox(config, SHIM_MODE_HANDLER);
+    const status = await cc().podSandboxStatus(podId, true);
+    assert.equal(status.status?.state, cri.PodSandboxState.SANDBOX_READY);
+    pausePid = infoPid(status.info);
+    assert.ok(pausePid > 0, `verbose info names the pause pid: ${JSON.stringify(status.info)}`);
+    assert.deepEqual(cmdline(pausePid), ["/catatonit", "-P"]);
+    assert.equal(ppid(pausePid), daemon(), "the pause process is the shim daemon's child");
+    assert.equal((await criTaskPids(get())).has(podId), false, "no pause container task: the sandbox is the shim's");
+  });
+
+  void test("runs two containers in the pod's shim, sharing the pause process's ipc and net namespaces (ExecSync)", async () => {
+    for (const name of ["app1", "app2"]) {
+      const id = await cc().createContainer(podId, sleeperContainer(name), config);
+      await cc().startContainer(id);
+      apps.push(id);
+    }
+    const shim = daemon();
+    const pids = await criTaskPids(get());
+    for (const id of apps) {
+      assert.equal((await cc().containerStatus(id)).status?.state, cri.ContainerState.CONTAINER_RUNNING);
+      assert.equal(ppid(pids.get(id)!), shim, `${id}'s init is a child of the pod's shim`);
+      for (const kind of ["ipc", "net"]) {
+        const r = await cc().execSync(id, ["readlink", `/proc/self/ns/${kind}`]);
+        assert.equal(r.exitCode, 0, r.stderr);
+        assert.equal(r.stdout.trim(), ns(pausePid, kind), `${kind} namespace of ${id}`);
+      }
+    }
+    assert.notEqual(ns(pausePid, "ipc"), ns("self", "ipc"), "the pod has its own ipc namespace");
+  });
+
+  void test("keeps the pod READY across a containerd restart", async () => {
+    const shim = daemon();
+    await get().restart();
+    cc().close();
+    client = await CriClient.connect(get().address);
+    const status = await cc().podSandboxStatus(podId, true);
+    assert.equal(status.status?.state, cri.PodSandboxState.SANDBOX_READY);
+    assert.equal(infoPid(status.info), pausePid);
+    assert.equal(daemon(), shim, "the same shim daemon serves the pod");
+    const r = await cc().execSync(apps[0]!, ["true"]);
+    assert.equal(r.exitCode, 0, r.stderr);
+  });
+
+  void test("StopContainer, StopPodSandbox and RemovePodSandbox leave no shim, pause process, socket, mount or bundle", async () => {
+    await cc().stopContainer(apps[0]!, 10);
+    await cc().stopContainer(apps[1]!, 0);
+    await cc().stopPodSandbox(podId);
+    assert.equal((await cc().podSandboxStatus(podId)).status?.state, cri.PodSandboxState.SANDBOX_NOTREADY);
+    await waitFor(() => !existsSync(`/proc/${pausePid}/cmdline`) || cmdline(pausePid)[0] !== "/catatonit", { what: "the pause process to exit" });
+    for (const id of apps) await cc().removeContainer(id);
+    await cc().removePodSandbox(podId);
+    assert.deepEqual(await cc().listPodSandbox(), []);
+    const cd = get();
+    const socket = shimSocketPath(cd.address, CRI_NS, podId);
+    const bundles = [podId, ...apps].map((id) => path.join(cd.state, "io.containerd.runtime.v2.task", CRI_NS, id));
+    const left = () => ({ daemons: shimDaemons(cd), socket: existsSync(socket), mounts: mountsUnder(cd.dir), bundles: bundles.filter((b) => existsSync(b)) });
+    try {
+      await waitFor(() => { const l = left(); return l.daemons.length + l.mounts.length + l.bundles.length === 0 && !l.socket; },
+        { timeoutMs: 15_000, what: "the pod's shim, socket, mounts and bundles to go" });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}: ${JSON.stringify(left())}\n${cd.logTail(30)}`);
+    }
+  });
+});
