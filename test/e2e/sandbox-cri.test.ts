@@ -3,8 +3,9 @@
 // catatonit pause process, its app containers run in the same shim and join the pause process's namespaces.
 // Only 1.7: Debian's 2.1.9 panics in its own controller before any shim runs (§11 item 10); 1.6 has no API.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, suite, test } from "node:test";
 import { RUNTIME, mountsUnder, shimSocketPath, startContainerd, type Containerd } from "../helpers/containerd.js";
@@ -25,6 +26,16 @@ function ppid(pid: number): number {
 }
 const cmdline = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
 const ns = (pid: number | "self", kind: string): string => readlinkSync(`/proc/${pid}/ns/${kind}`);
+/** A host-only bridge for pod networking: no gateway, no masquerading, a 127.x subnet (protocol.md §11 item 5). */
+const BRIDGE = `sbx${process.pid % 100000}`;
+
+async function writeCniConfig(c: Containerd): Promise<void> {
+  const ipam = { type: "host-local", subnet: "127.77.0.0/24", dataDir: path.join(c.dir, "cni-ipam") };
+  const conf = { cniVersion: "0.4.0", name: "sbxnet", plugins: [{ type: "bridge", bridge: BRIDGE, isGateway: false, ipMasq: false, ipam }, { type: "loopback" }] };
+  await writeFile(path.join(c.dir, "cni", "10-sbx.conflist"), JSON.stringify(conf));
+  // CRI reloads its CNI config on the file's change event; RunPodSandbox is retried only for "not initialized".
+  await waitFor(async () => /receiving change event from cni conf dir/.test(await c.logs()), { what: "CRI to see the CNI config" });
+}
 
 void suite("a CRI pod in shim sandboxer mode (containerd 1.7, io.containerd.ts.v2)", { timeout: 180_000, skip: RUNTIME !== "io.containerd.ts.v2" }, () => {
   let c: Containerd | undefined;
@@ -51,6 +62,11 @@ void suite("a CRI pod in shim sandboxer mode (containerd 1.7, io.containerd.ts.v
   after(async () => {
     client?.close();
     await c?.stop();
+    try {
+      execFileSync("ip", ["link", "del", BRIDGE], { stdio: "ignore" });
+    } catch {
+      /* never created */
+    }
   });
 
   void test("RunPodSandbox starts the shim once and a catatonit pause process as the sandbox, READY", async () => {
@@ -119,5 +135,33 @@ void suite("a CRI pod in shim sandboxer mode (containerd 1.7, io.containerd.ts.v
     } catch (err) {
       throw new Error(`${(err as Error).message}: ${JSON.stringify(left())}\n${cd.logTail(30)}`);
     }
+  });
+
+  void test("runs a pod-network pod: the pause process joins CRI's netns_path, containers share it and the pod's hostname", async () => {
+    const cd = get();
+    await writeCniConfig(cd);
+    const logDir = path.join(cd.dir, "pods", "net");
+    await mkdir(logDir, { recursive: true });
+    const netConfig: PodSandboxConfig = { metadata: { name: "net-pod", uid: "net-pod-uid", namespace: "e2e" }, hostname: "net-pod-host", logDirectory: logDir, linux: { cgroupParent: `/${CRI_NS}` } };
+    const id = await waitFor(() => cc().runPodSandbox(netConfig, SHIM_MODE_HANDLER).catch((err: Error) => {
+      if (/cni|network/i.test(err.message)) return "";
+      throw err;
+    }), { what: "RunPodSandbox of a pod-network pod" });
+    const status = await cc().podSandboxStatus(id, true);
+    assert.match(status.status?.network?.ip ?? "", /^127\.77\.0\.\d+$/);
+    const info = JSON.parse(status.info?.["info"] ?? "{}") as { pid: number; netns: string };
+    assert.match(info.netns, /^\/var\/run\/netns\/cni-/);
+    assert.equal(ns(info.pid, "net"), `net:[${statSync(info.netns).ino}]`, "the pause process is in CRI's netns");
+    assert.notEqual(ns(info.pid, "net"), ns("self", "net"));
+    const app = await cc().createContainer(id, { ...sleeperContainer("web"), linux: {} }, netConfig);
+    await cc().startContainer(app);
+    const r = await cc().execSync(app, ["sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/uts; hostname"]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), [ns(info.pid, "net"), ns(info.pid, "uts"), "net-pod-host"]);
+    await cc().stopContainer(app, 0);
+    await cc().removeContainer(app);
+    await cc().stopPodSandbox(id);
+    await cc().removePodSandbox(id);
+    await waitFor(() => shimDaemons(cd).length === 0, { what: "the pod's shim to exit" });
   });
 });
