@@ -51,6 +51,7 @@ export class Sandbox {
   private readonly exited: Promise<SandboxExit>;
   private resolveExited!: (e: SandboxExit) => void;
 
+  /** `files` must already hold the spec and rootfs (written by `writeSandboxBundle`). */
   constructor(
     readonly id: string,
     readonly files: SandboxFiles,
@@ -60,6 +61,7 @@ export class Sandbox {
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }
 
+  /** Where the sandbox is in its life (see NEXT for the legal moves). */
   get state(): SandboxState {
     return this.stateValue;
   }
@@ -67,9 +69,11 @@ export class Sandbox {
   get pid(): number {
     return this.pidValue;
   }
+  /** When the pause process started (undefined before StartSandbox succeeded). */
   get createdAt(): Date | undefined {
     return this.startedAt;
   }
+  /** The pause process's exit, once seen (or the stop of a sandbox that never started). */
   get exitInfo(): SandboxExit | undefined {
     return this.exit;
   }
