@@ -2,7 +2,7 @@
  * Unix socket plumbing for `start` and the daemon: bind with stale-socket recovery (shared/protocol.md
  * §2.6 step 3), liveness probes, the listening fd handed to the daemon, and removal at exit.
  */
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, linkSync, lstatSync, unlinkSync } from "node:fs";
 import net from "node:net";
 
 /** How long a liveness probe may take before the socket counts as dead. */
@@ -50,25 +50,56 @@ export function removeSocket(path: string): void {
 }
 
 /**
- * Binds and listens on `path` (mode 0600). If the path is in use and a probe connects, a live shim owns it:
- * returns "live". If the probe fails, the socket is stale: it is removed and the bind retried.
+ * Binds and listens on `path` (mode 0600). If a live shim already listens there, returns "live".
+ *
+ * Invariant: a socket appears at `path` only once it is listening. The socket is bound and listening
+ * under a private temporary name first and then hard-linked to `path`; link(2) fails with EEXIST if
+ * anything is there, so two concurrent `start`s for one pod cannot both win (a plain bind-then-listen
+ * leaves a window in which the other side's probe is refused, deems the socket stale and replaces it).
+ * A socket at `path` that refuses connections is stale: it is removed (only if it is still the same
+ * inode that was probed) and the link retried.
  */
 export async function bindSocket(path: string): Promise<net.Server | "live"> {
-  let lastErr: unknown;
-  for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
-    try {
-      const server = await listen(path);
-      chmodSync(path, 0o600);
-      return server;
-    } catch (err) {
-      lastErr = err;
-      if (errnoCode(err) !== "EADDRINUSE") break;
-      if (await probeSocket(path)) return "live";
-      removeSocket(path);
-    }
+  const tmp = `${path}.${process.pid}`;
+  removeSocket(tmp);
+  let server: net.Server;
+  try {
+    server = await listen(tmp);
+    chmodSync(tmp, 0o600);
+  } catch (err) {
+    throw new Error(`Cannot listen on "${tmp}": ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
+  let lastErr: unknown;
+  try {
+    for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
+      try {
+        linkSync(tmp, path);
+        return server;
+      } catch (err) {
+        lastErr = err;
+        if (errnoCode(err) !== "EEXIST") break;
+      }
+      const probed = inode(path);
+      if (await probeSocket(path)) {
+        server.close();
+        return "live";
+      }
+      if (probed !== undefined && inode(path) === probed) removeSocket(path);
+    }
+  } finally {
+    removeSocket(tmp);
+  }
+  server.close();
   const why = lastErr instanceof Error ? lastErr.message : String(lastErr);
   throw new Error(`Cannot listen on "${path}": ${why}`, { cause: lastErr });
+}
+
+function inode(path: string): number | undefined {
+  try {
+    return lstatSync(path).ino;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The OS fd of a listening `net.Server` (to pass to the daemon as fd 3). */
