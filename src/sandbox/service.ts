@@ -13,7 +13,7 @@ import { sandboxFiles, writeSandboxBundle } from "./bundle.js";
 import { decodePodSandboxConfig } from "./config.js";
 import { platform } from "./platform.js";
 import { Sandbox } from "./sandbox.js";
-import { buildSandboxSpec } from "./spec.js";
+import { buildSandboxSpec, capsFromMask } from "./spec.js";
 
 const S = containerd.runtime.sandbox.v1;
 
@@ -43,9 +43,11 @@ export interface SandboxServiceDeps {
   pauseBinary?: string;
 }
 
-function capLastCap(): number | undefined {
+/** The shim's effective capabilities, or undefined when /proc cannot tell. */
+function currentCaps(): string[] | undefined {
   try {
-    return Number(readFileSync("/proc/sys/kernel/cap_last_cap", "utf8").trim());
+    const hex = /^CapEff:\s+([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+    return hex === undefined ? undefined : capsFromMask(hex);
   } catch {
     return undefined;
   }
@@ -133,7 +135,7 @@ export class SandboxService {
         config,
         netnsPath: r.netnsPath,
         defaultCgroupParent: `/${this.deps.namespace}`,
-        ...withCapLastCap(),
+        ...withCurrentCaps(),
       });
       const files = sandboxFiles(r.bundlePath);
       await writeSandboxBundle(files, spec, this.deps.pauseBinary ?? "/usr/bin/catatonit");
@@ -174,9 +176,9 @@ export class SandboxService {
   }
 }
 
-function withCapLastCap(): { capLastCap?: number } {
-  const n = capLastCap();
-  return n === undefined || !Number.isInteger(n) ? {} : { capLastCap: n };
+function withCurrentCaps(): { currentCaps?: string[] } {
+  const caps = currentCaps();
+  return caps === undefined ? {} : { currentCaps: caps };
 }
 
 const ID = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;

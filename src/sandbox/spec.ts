@@ -21,7 +21,7 @@ export const DEFAULT_CAPS: readonly string[] = [
   "CAP_AUDIT_WRITE",
 ];
 
-/** Every capability by number (linux/capability.h), for privileged sandboxes; cut at the kernel's last cap. */
+/** Every capability by number (linux/capability.h); a privileged sandbox gets those the shim itself has. */
 export const ALL_CAPS: readonly string[] = [
   "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
   "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
@@ -50,8 +50,17 @@ export interface SandboxSpecInput {
   netnsPath: string;
   /** Cgroup parent when the pod config names none (cgroupfs driver), e.g. `/<namespace>`. */
   defaultCgroupParent: string;
-  /** Highest capability number the kernel knows (`/proc/sys/kernel/cap_last_cap`). */
-  capLastCap?: number;
+  /**
+   * The shim's own effective capabilities (see {@link capsFromMask}), given to a privileged sandbox: runc
+   * cannot grant more (containerd's WithAllCurrentCapabilities). Default: all of {@link ALL_CAPS}.
+   */
+  currentCaps?: readonly string[];
+}
+
+/** The capability names set in a `CapEff`-style hex mask (as in `/proc/self/status`). */
+export function capsFromMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex.trim() || "0"}`);
+  return ALL_CAPS.filter((_, bit) => ((mask >> BigInt(bit)) & 1n) === 1n);
 }
 
 /** The namespace choices of a pod, as the sandbox spec applies them. */
@@ -129,7 +138,7 @@ export function buildSandboxSpec(input: SandboxSpecInput): Record<string, unknow
   }
   const ns = podNamespaces(config);
   const privileged = sc.privileged === true;
-  const caps = privileged ? ALL_CAPS.slice(0, (input.capLastCap ?? ALL_CAPS.length - 1) + 1) : [...DEFAULT_CAPS];
+  const caps = privileged ? [...(input.currentCaps ?? ALL_CAPS)] : [...DEFAULT_CAPS];
   const spec: Record<string, unknown> = {
     ociVersion: "1.0.2-dev",
     process: {

@@ -59,6 +59,23 @@ void suite("the pod around the pause process", () => {
     assert.notEqual(nsOf(pid, "ipc"), nsOf("self", "ipc"));
   });
 
+  void test("applies the security context: run_as_user/group with a read-only rootfs, and all capabilities when privileged", async (t) => {
+    const s = await startShim(t);
+    const sc = { runAsUser: { value: 65534 }, runAsGroup: { value: 65534 }, readonlyRootfs: true };
+    const pid = await createAndStart(s, podConfig(s, { linux: { cgroupParent: `/${s.ns}`, securityContext: sc } }));
+    const st = readFileSync(`/proc/${pid}/status`, "utf8");
+    assert.match(st, /^Uid:\s+65534\s/m);
+    assert.match(st, /^Gid:\s+65534\s/m);
+    const root = readFileSync(`/proc/${pid}/mountinfo`, "utf8").split("\n").find((l) => l.split(" ")[4] === "/");
+    assert.match(root ?? "", / ro[, ]/, "the root mount is read-only");
+
+    const p = await startShim(t);
+    const ppid = await createAndStart(p, podConfig(p, { linux: { cgroupParent: `/${p.ns}`, securityContext: { privileged: true } } }));
+    const capEff = /^CapEff:\s+([0-9a-f]+)$/m.exec(readFileSync(`/proc/${ppid}/status`, "utf8"))?.[1];
+    const ours = /^CapEff:\s+([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+    assert.equal(capEff, ours, "a privileged sandbox has every capability the shim has");
+  });
+
   void test("joins the network namespace named by netns_path", async (t) => {
     const s = await startShim(t);
     const name = `${s.ns}-net`;

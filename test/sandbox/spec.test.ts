@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
 import { runtime } from "../../src/gen/crisandbox.js";
-import { buildSandboxSpec, decodePodSandboxConfig, platform, type PodSandboxConfig } from "../../src/sandbox/index.js";
+import { buildSandboxSpec, capsFromMask, decodePodSandboxConfig, platform, type PodSandboxConfig } from "../../src/sandbox/index.js";
 
 const { POD, NODE, CONTAINER } = runtime.v1.NamespaceMode;
 
@@ -21,7 +21,7 @@ interface Spec {
 }
 
 function spec(config: PodSandboxConfig, netnsPath = ""): Spec {
-  return buildSandboxSpec({ id: "sb1", config, netnsPath, defaultCgroupParent: "/k8s.io", capLastCap: 40 }) as unknown as Spec;
+  return buildSandboxSpec({ id: "sb1", config, netnsPath, defaultCgroupParent: "/k8s.io" }) as unknown as Spec;
 }
 const nsTypes = (s: Spec): string[] => s.linux.namespaces.map((n) => (n.path ? `${n.type}=${n.path}` : n.type)).sort();
 const withNs = (o: runtime.v1.NamespaceOption.$Properties, hostname = "h"): PodSandboxConfig => ({
@@ -62,11 +62,19 @@ void suite("buildSandboxSpec", () => {
     assert.deepEqual(s.process.user, { uid: 65535, gid: 65534, additionalGids: [5] });
     assert.equal(s.root.readonly, true);
     const p = spec({ linux: { securityContext: { privileged: true } } });
-    assert.equal(p.process.capabilities.bounding.length, 41);
+    assert.equal(p.process.capabilities.bounding.length, 41, "every capability when the shim has them all");
     assert.ok(p.process.capabilities.bounding.includes("CAP_SYS_ADMIN"));
     assert.equal(p.process.noNewPrivileges, false);
     assert.equal(p.linux.maskedPaths, undefined);
     assert.deepEqual(p.linux.resources.devices, [{ allow: true, access: "rwm" }]);
+  });
+
+  void test("gives a privileged sandbox only the capabilities the shim has", () => {
+    const caps = capsFromMask("a80425fb"); // docker's default set as a CapEff mask
+    assert.ok(caps.includes("CAP_CHOWN") && caps.includes("CAP_NET_BIND_SERVICE") && !caps.includes("CAP_SYS_ADMIN"));
+    const s = buildSandboxSpec({ id: "x", config: { linux: { securityContext: { privileged: true } } }, netnsPath: "", defaultCgroupParent: "/k", currentCaps: caps }) as unknown as Spec;
+    assert.deepEqual(s.process.capabilities.bounding, caps);
+    assert.equal(capsFromMask("1ffffffffff").length, 41);
   });
 
   void test("puts the sandbox under cgroup_parent and passes sysctls", () => {
