@@ -4,7 +4,8 @@
  * stdout carries the `DeleteResponse` protobuf; stderr carries warnings (containerd logs them).
  */
 import { spawn } from "node:child_process";
-import { readFileSync, writeSync } from "node:fs";
+import { lstatSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import type { Flags } from "./flags.js";
 
@@ -146,7 +147,51 @@ export async function runDelete(flags: Flags, bundle: string): Promise<{ out: Ui
       warnings.push(`Cannot unmount "${rootfs}": ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  const stale = await removeDeadSocket(bundle);
+  if (stale !== undefined) warnings.push(stale);
   return { out: deleteResponse(readInitPid(bundle)), warnings };
+}
+
+/** Resolves with the error code of connecting to unix socket `p` ("" when something accepted). */
+function connectCode(p: string): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ path: p });
+    const done = (code: string): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(code);
+    };
+    const timer = setTimeout(() => done("ETIMEDOUT"), 500);
+    sock.once("connect", () => done(""));
+    sock.once("error", (e: NodeJS.ErrnoException) => done(e.code ?? "EUNKNOWN"));
+  });
+}
+
+/**
+ * Removes the socket named by `<bundle>/address` when nothing listens on it any more (connect refused),
+ * which is what a killed daemon leaves behind (bench/RESULTS.md, Survival). A live or slow socket (another
+ * container of the group, a concurrent `start`) is left alone; the inode is re-checked before unlinking.
+ * Returns a warning on failure.
+ */
+export async function removeDeadSocket(bundle: string): Promise<string | undefined> {
+  const m = /^unix:\/\/(\/\S+)/.exec(readText(path.join(bundle, "address"))?.trim() ?? "");
+  if (!m?.[1]) return undefined;
+  const sock = m[1];
+  let ino: number;
+  try {
+    const st = lstatSync(sock);
+    if (!st.isSocket()) return undefined;
+    ino = st.ino;
+  } catch {
+    return undefined; // already removed by the daemon at exit
+  }
+  if ((await connectCode(sock)) !== "ECONNREFUSED") return undefined;
+  try {
+    if (lstatSync(sock).ino === ino) unlinkSync(sock);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") return `Cannot remove the dead shim's socket "${sock}": ${(e as Error).message}`;
+  }
+  return undefined;
 }
 
 /** The `delete` entry point: warnings on stderr, the DeleteResponse on stdout, exit 0. */
