@@ -2,6 +2,7 @@
  * containerd.runtime.sandbox.v1.Sandbox (protocol.md §6): a thin adapter from protobuf requests to
  * {@link Sandbox} objects, one per sandbox id, held from CreateSandbox until ShutdownSandbox.
  */
+import { loadCgroup, readStats } from "../cgroups/index.js";
 import { readFileSync } from "node:fs";
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../errdefs.js";
 import { containerd, type google } from "../gen/sandbox.js";
@@ -107,12 +108,17 @@ export class SandboxService {
       SandboxStatus: unary(S.SandboxStatusRequest, S.SandboxStatusResponse, (r) => this.status(r.sandboxId, r.verbose)),
       PingSandbox: unary(S.PingRequest, S.PingResponse, (r) => (this.get(r.sandboxId), {})),
       ShutdownSandbox: unary(S.ShutdownSandboxRequest, S.ShutdownSandboxResponse, (r, ctx) => this.shutdown(r.sandboxId, ctx.signal)),
-      SandboxMetrics: unary(S.SandboxMetricsRequest, S.SandboxMetricsResponse, (r) => {
-        // No cgroup statistics for the pause process yet: an empty Metric that names the sandbox.
-        this.get(r.sandboxId);
-        return { metrics: { id: r.sandboxId, timestamp: timestamp(new Date()) } };
-      }),
+      SandboxMetrics: unary(S.SandboxMetricsRequest, S.SandboxMetricsResponse, (r) => this.metrics(r.sandboxId)),
     };
+  }
+
+  /** The pause process's cgroup metrics (v1 or v2 Metrics in an Any); just the id and time once it is gone. */
+  private async metrics(id: string) {
+    const sb = this.get(id);
+    const metric = { id, timestamp: timestamp(new Date()) };
+    const cg = sb.pid > 0 ? await loadCgroup(sb.pid).catch(() => undefined) : undefined;
+    if (cg === undefined) return { metrics: metric };
+    return { metrics: { ...metric, data: await readStats(cg) } };
   }
 
   private get(id: string): Sandbox {

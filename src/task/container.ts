@@ -11,7 +11,7 @@ import { mountAll, unmountRecursive } from "../sys/index.js";
 import { readSpecFacts, writeRuntimeFiles, type SpecFacts } from "./bundle.js";
 import type { TaskEvents } from "./events.js";
 import type { ExitRouter, ExitTarget } from "./exits.js";
-import { loadCgroup, type ContainerCgroup } from "./cgroup.js";
+import { loadCgroup, type ContainerCgroup } from "../cgroups/index.js";
 import { prepareIO, type PreparedIO } from "./io.js";
 import { watchOom, type OomWatcher } from "./oom.js";
 import type { RuntimeOptions } from "./options.js";

@@ -14,7 +14,7 @@ import { closeSync, existsSync, openSync, readFileSync, watch, writeFileSync, ty
 import path from "node:path";
 import type { Logger } from "../log.js";
 import { EventFd } from "../sys/index.js";
-import { parseKeyValues, type ContainerCgroup } from "./cgroup.js";
+import { parseKeyValues, type ContainerCgroup } from "../cgroups/index.js";
 
 /** A running OOM watcher. */
 export interface OomWatcher {

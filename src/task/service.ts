@@ -18,7 +18,7 @@ import { ExitRouter } from "./exits.js";
 import { checkOptions, parseOptions, type RuntimeOptions } from "./options.js";
 import { checkpointTask, parseCheckpointOptions } from "./checkpoint.js";
 import type { Proc, Status } from "./process.js";
-import { readStats } from "./stats.js";
+import { readStats } from "../cgroups/index.js";
 
 const T = containerd.task.v2;
 const Empty = google.protobuf.Empty;

@@ -1,6 +1,7 @@
 // The SandboxService of the shim binary in the order containerd 2.x drives it (protocol.md §6.3), with a
 // real pause process: lifecycle, Platform, Ping, Metrics, error codes, and what Shutdown releases.
 // Our own checks, written after the list of containerd/shimtest's sandbox suite (protocol.md §11 item 8).
+import { io } from "../../src/gen/metrics.js";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { before, suite, test } from "node:test";
@@ -73,6 +74,13 @@ void suite("SandboxService of the shim binary", () => {
     const m = await s.sandbox("SandboxMetrics", S.SandboxMetricsRequest, { sandboxId: s.id }, S.SandboxMetricsResponse);
     assert.equal(m.metrics?.id, s.id);
     assert.ok(Number(m.metrics?.timestamp?.seconds) > 0);
+    // The pause process's cgroup, as containerd's cgroups Metrics (this host: v1 or hybrid, else v2).
+    const typeUrl = m.metrics?.data?.typeUrl ?? "";
+    assert.match(typeUrl, /^io\.containerd\.cgroups\.v[12]\.Metrics$/);
+    const decoded = typeUrl.endsWith("v1.Metrics")
+      ? io.containerd.cgroups.v1.Metrics.decode(m.metrics!.data!.value!)
+      : io.containerd.cgroups.v2.Metrics.decode(m.metrics!.data!.value!);
+    assert.ok(Number(decoded.pids?.current) >= 1, "the pause process is counted in its cgroup");
 
     const none = { sandboxId: "nope" };
     await assert.rejects(s.sandbox("SandboxStatus", S.SandboxStatusRequest, none, S.SandboxStatusResponse), { code: "NotFound" });

@@ -6,7 +6,7 @@ import path from "node:path";
 import { suite, test } from "node:test";
 import {
   cgroupMode, loadCgroup, parseKeyValues, parseMountinfo, parseProcCgroup, parseU64, resolveCgroup, u64, MAX_U64,
-} from "../../src/task/cgroup.js";
+} from "../../src/cgroups/cgroup.js";
 import { io } from "../../src/gen/metrics.js";
 import { repoRoot } from "../runc/helpers.js";
 

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { suite, test } from "node:test";
 import { io } from "../../src/gen/metrics.js";
-import { loadCgroup } from "../../src/task/cgroup.js";
-import { parseBlkio, parseIoStat, parsePsi, parseRdma, readStats } from "../../src/task/stats.js";
+import { loadCgroup } from "../../src/cgroups/cgroup.js";
+import { parseBlkio, parseIoStat, parsePsi, parseRdma, readStats } from "../../src/cgroups/stats.js";
 import { repoRoot } from "../runc/helpers.js";
 
 const FIX = path.join(repoRoot(), "test", "fixtures", "cgroup");

@@ -1,0 +1,6 @@
+/** A container's cgroup (v1, hybrid or v2) and its metrics as containerd's cgroups Metrics messages. */
+export {
+  loadCgroup, parseKeyValues, parseMountinfo, parseProcCgroup, cgroupMode, resolveCgroup,
+  type CgroupMode, type ContainerCgroup,
+} from "./cgroup.js";
+export { readStats, type StatsAny, type StatsOptions } from "./stats.js";
