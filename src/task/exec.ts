@@ -8,12 +8,12 @@ import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "..
 import { validateId } from "./bundle.js";
 import { Container, DRAIN_TIMEOUT_MS, ioOpts } from "./container.js";
 import { prepareIO, type PreparedIO } from "./io.js";
-import { Proc, type StdioConfig } from "./process.js";
+import { Proc, type IOHandle, type StdioConfig } from "./process.js";
 
 /** Registers an exec; publishes /tasks/exec-added. */
 export function addExec(c: Container, execId: string, stdio: StdioConfig, specJson: Uint8Array | undefined): Proc {
   validateId(execId, "exec");
-  if (c.execs.has(execId)) throw alreadyExists(`Cannot add exec "${execId}" to task "${c.id}": id already in use`);
+  if (c.execs.has(execId)) throw alreadyExists(`Cannot add exec "${execId}" to task "${c.id}": already exists`);
   c.init.require(["created", "running"], "exec in");
   if (c.initExited) throw failedPrecondition(`Cannot exec in task "${c.id}": init process is not running`);
   let spec: Record<string, unknown>;
@@ -26,6 +26,7 @@ export function addExec(c: Container, execId: string, stdio: StdioConfig, specJs
   spec.terminal = stdio.terminal;
   const p = new Proc(c.id, execId, stdio);
   p.spec = spec;
+  p.io = new PendingIO();
   c.execs.set(execId, p);
   c.env.events.execAdded(c.id, execId);
   return p;
@@ -52,8 +53,11 @@ export async function startExec(c: Container, p: Proc, signal?: AbortSignal): Pr
       logFile,
       signal,
     });
-    p.io = await io.ready({ signal });
+    const ready = await io.ready({ signal });
     io = undefined;
+    const pending = p.io;
+    p.io = ready;
+    if (pending instanceof PendingIO) pending.replay(ready);
     const { readPidFile } = await import("../runc/index.js");
     p.pid = await readPidFile(pidFile);
   } catch (err) {
@@ -98,4 +102,34 @@ export async function deleteExec(c: Container, p: Proc): Promise<Proc> {
     throw failedPrecondition(`failed to drain exec process "${p.execId}" io: timed out`);
   }
   return p;
+}
+
+/**
+ * The IO of an exec before `runc exec` returned. containerd's clients may send CloseIO (ctr does, as soon
+ * as its stdin hits EOF) or ResizePty before or while Start runs; both are remembered and applied to the
+ * real IO once it exists, so a short stdin still ends with EOF in the container.
+ */
+class PendingIO implements IOHandle {
+  private stdinClosed = false;
+  private size: [number, number] | undefined;
+
+  closeStdin(): void {
+    this.stdinClosed = true;
+  }
+
+  resize(cols: number, rows: number): void {
+    this.size = [cols, rows];
+  }
+
+  drain(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
+  close(): void {}
+
+  /** Applies what was asked for so far to the real IO. */
+  replay(io: IOHandle): void {
+    if (this.size !== undefined) io.resize?.(this.size[0], this.size[1]);
+    if (this.stdinClosed) io.closeStdin();
+  }
 }
