@@ -1,28 +1,32 @@
 // Latency of whole operations through containerd: `ctr run --rm busybox id true` and `ctr task exec ... true`
 // on a running container, ours vs containerd-shim-runc-v2, interleaved run by run. Run as root after the build:
-//   node dist/bench/latency.js [--runs 20] [--versions 2.1,1.6] [--write]
+//   node dist/bench/latency.js [--runs 20] [--versions 2.1,1.6] [--also /abs/path/containerd-shim-x-v2] [--write]
+// --also adds a third runtime given as an absolute shim path (e.g. an older build of ours, for before/after).
 import {
   OURS, RUNC, RUNTIMES, BUSYBOX_REF, containerd, fmt, label, quantile, remove, runDetached, stamp, table, timeCtr, versions, arg,
-  record,
+  flag, record,
 } from "./lib.js";
 
 async function main(): Promise<void> {
   const runs = Number(arg("runs", "20"));
   const rows: (string | number)[][] = [];
+  const runtimes: string[] = [...RUNTIMES, ...(flag("also") ? [arg("also", "")] : [])];
+  const name = (r: string): string => (r.startsWith("/") ? `\`${r}\`` : label(r));
+  const tag = (r: string): string => (r === OURS ? "ts" : r === RUNC ? "go" : "also");
   for (const v of versions("2.1,1.6")) {
     const c = await containerd(v);
     try {
-      const run = new Map<string, number[]>(RUNTIMES.map((r) => [r, []]));
-      const exec = new Map<string, number[]>(RUNTIMES.map((r) => [r, []]));
+      const run = new Map<string, number[]>(runtimes.map((r) => [r, []]));
+      const exec = new Map<string, number[]>(runtimes.map((r) => [r, []]));
       // Warm-up: one of each (page cache, image unpack, first shim binary load).
-      for (const r of RUNTIMES) await timeCtr(c, ["run", "--rm", "--runtime", r, BUSYBOX_REF, `warm-${r === OURS ? "ts" : "go"}`, "true"]);
+      for (const r of runtimes) await timeCtr(c, ["run", "--rm", "--runtime", r, BUSYBOX_REF, `warm-${tag(r)}`, "true"]);
       for (let i = 0; i < runs; i++) {
-        for (const r of RUNTIMES) {
-          run.get(r)!.push(await timeCtr(c, ["run", "--rm", "--runtime", r, BUSYBOX_REF, `lat-${r === OURS ? "ts" : "go"}-${i}`, "true"]));
+        for (const r of runtimes) {
+          run.get(r)!.push(await timeCtr(c, ["run", "--rm", "--runtime", r, BUSYBOX_REF, `lat-${tag(r)}-${i}`, "true"]));
         }
       }
-      for (const r of RUNTIMES) {
-        const id = `exec-${r === OURS ? "ts" : "go"}`;
+      for (const r of runtimes) {
+        const id = `exec-${tag(r)}`;
         await runDetached(c, r, id, ["sleep", "3600"]);
         try {
           await timeCtr(c, ["task", "exec", "--exec-id", "warm", id, "true"]);
@@ -33,9 +37,9 @@ async function main(): Promise<void> {
       }
       for (const [what, m] of [["ctr run --rm … true", run], ["ctr task exec … true", exec]] as const) {
         const goMed = quantile(m.get(RUNC)!, 0.5);
-        for (const r of RUNTIMES) {
+        for (const r of runtimes) {
           const xs = m.get(r)!;
-          rows.push([v, what, label(r), xs.length, fmt(quantile(xs, 0.5), 0), fmt(quantile(xs, 0.9), 0), fmt(Math.min(...xs), 0),
+          rows.push([v, what, name(r), xs.length, fmt(quantile(xs, 0.5), 0), fmt(quantile(xs, 0.9), 0), fmt(Math.min(...xs), 0),
             fmt(quantile(xs, 0.5) / goMed, 2)]);
         }
       }

@@ -6,7 +6,7 @@
 //   and after `ctr task delete` + `ctr container delete`: bundle, mounts, socket file, runc state left?
 // churn: N `ctr run --rm … true` cycles: cycles/s, then shims left, mounts, runc state, containerd's fd count.
 import { randomBytes, randomInt } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, unlinkSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { containerd as gen } from "../src/gen/task.js";
@@ -95,7 +95,23 @@ async function fuzz(c: Containerd, runtime: string, seconds: number): Promise<(s
       shimAlive ? "alive" : "**dead**", state ? "State ok" : "**no State**", `task ${status}`];
   } finally {
     await remove(c, id).catch(() => undefined);
+    await removeIfDead(shimSocket(c, id));
   }
+}
+
+/** Removes a socket nobody listens on (the Go shim leaves its socket when it dies): the bench cleans up. */
+async function removeIfDead(sock: string): Promise<void> {
+  try {
+    if (!lstatSync(sock).isSocket()) return;
+  } catch {
+    return;
+  }
+  const refused = await new Promise<boolean>((resolve) => {
+    const s = net.connect(sock);
+    s.once("connect", () => { s.destroy(); resolve(false); });
+    s.once("error", (e: NodeJS.ErrnoException) => resolve(e.code === "ECONNREFUSED"));
+  });
+  if (refused) unlinkSync(sock);
 }
 
 async function kill9(c: Containerd, runtime: string): Promise<(string | number)[]> {
@@ -120,6 +136,7 @@ async function kill9(c: Containerd, runtime: string): Promise<(string | number)[
   // containerd cleans up a dead shim asynchronously: give it a bounded time.
   await waitFor(() => leftovers().length === 0, { timeoutMs: 10_000, what: "cleanup" }).catch(() => undefined);
   const leaks = leftovers();
+  await removeIfDead(sock);
   return [c.version, "kill -9 shim", label(runtime), `status after: ${status}`, `${fmt(detectMs, 0)} ms to notice`,
     procs === 0 ? "container killed" : "**container alive**", leaks.length ? `**left: ${leaks.join(", ")}**` : "nothing left"];
 }
