@@ -4,7 +4,7 @@
 //   node dist/bench/startup.js [--runs 10] [--variants "--lite-mode|"] [--write]
 // (variants separated by "|"; an empty one means no flags.)
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, constants as fsc, mkdirSync, openSync } from "node:fs";
+import { closeSync, constants as fsc, mkdirSync, openSync, rmdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -16,6 +16,8 @@ import { alive, arg, fmt, memoryOf, quantile, record, stamp, table } from "./lib
 
 const BIN = fileURLToPath(new URL("../../bin/containerd-shim-ts-v2", import.meta.url));
 const T = gen.task.v2;
+/** Our namespace; `delete` runs `runc --root /run/containerd/runc/<NS>`, which creates that dir: removed at the end. */
+const NS = `bench-${process.pid}`;
 
 function run(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ ms: number; out: string; code: number | null }> {
   return new Promise((resolve, reject) => {
@@ -38,7 +40,7 @@ async function once(dir: string, id: string, env: NodeJS.ProcessEnv): Promise<Sa
   execFileSync("mkfifo", [path.join(bundle, "log")]);
   const logFd = openSync(path.join(bundle, "log"), fsc.O_RDWR | fsc.O_NONBLOCK); // as containerd holds it
   try {
-    const common = ["-namespace", "bench", "-address", path.join(dir, "c.sock"), "-publish-binary", "/bin/true", "-id", id];
+    const common = ["-namespace", NS, "-address", path.join(dir, "c.sock"), "-publish-binary", "/bin/true", "-id", id];
     const t0 = performance.now();
     const st = await run([...common, "start"], bundle, env);
     if (st.code !== 0 || !st.out.startsWith("unix://")) throw new Error(`start failed (${st.code}): ${st.out}`);
@@ -75,6 +77,11 @@ async function main(): Promise<void> {
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
+    try {
+      rmdirSync(`/run/containerd/runc/${NS}`);
+    } catch {
+      // not created, or not empty (then it is not ours to remove)
+    }
   }
   const med = (xs: number[]): string => fmt(quantile(xs, 0.5), 0);
   const rows = variants.map((v) => {
