@@ -4,6 +4,7 @@
  * reach stdout/stderr on success (containerd reads them combined), and no process that outlives `start`
  * may hold containerd's pipes.
  */
+import { jsonAnswer, MAX_VERSION_ENV, probeTaskVersion } from "./version-probe.js";
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
@@ -62,11 +63,14 @@ export function writeAddressFile(bundle: string, address: string): void {
   renameSync(tmp, path.join(bundle, "address"));
 }
 
-/** The plain address (every containerd), or a BootstrapResult protobuf for bootstrap input (2.3+). */
-async function answer(address: string, bootstrap: boolean): Promise<Uint8Array> {
-  if (!bootstrap) return Buffer.from(address, "utf8");
+/**
+ * The answer: a BootstrapResult protobuf for bootstrap input (2.3+); else JSON version 3 for containerd
+ * 2.0-2.2; else the plain address, which every containerd accepts (1.6 understands nothing else).
+ */
+async function answer(address: string, bootstrap: boolean, version: 2 | 3): Promise<Uint8Array> {
+  if (!bootstrap) return Buffer.from(version === 3 ? jsonAnswer(3, address) : address, "utf8");
   const { containerd } = await import("../gen/bootstrap.js");
-  const result = containerd.runtime.bootstrap.v1.BootstrapResult.create({ version: 2, address, protocol: "ttrpc" });
+  const result = containerd.runtime.bootstrap.v1.BootstrapResult.create({ version, address, protocol: "ttrpc" });
   return containerd.runtime.bootstrap.v1.BootstrapResult.encode(result).finish();
 }
 
@@ -143,8 +147,12 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
   if (bound === "live") {
     log.debug("reusing the shim serving this group", { address });
     writeAddressFile(bundle, address);
-    return await answer(address, input.bootstrap !== undefined);
+    return await answer(address, input.bootstrap !== undefined, 2);
   }
+  // A new daemon: ask containerd's version while it spawns (version 3 on 2.x, see version-probe.ts).
+  const version = input.bootstrap !== undefined && env[MAX_VERSION_ENV] !== "2"
+    ? Promise.resolve<2 | 3>(3)
+    : probeTaskVersion(flags.publishBinary, env);
   let pid: number | undefined;
   try {
     const daemonEnv = { ...env };
@@ -159,7 +167,7 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
     if (oomErr !== undefined) log.debug("cannot adjust the shim's oom score", { error: oomErr });
     writeAddressFile(bundle, address);
     log.debug("shim daemon started", { pid, address });
-    return await answer(address, input.bootstrap !== undefined);
+    return await answer(address, input.bootstrap !== undefined, await version);
   } catch (err) {
     if (pid !== undefined) {
       try {

@@ -188,11 +188,10 @@ export interface ShimRun { action: string; ms: number; rc: number }
 
 /**
  * Replaces our shim on containerd's PATH (`<dir>/bin`) with a wrapper that appends
- * "<action> <t0 ns> <t1 ns> <rc>" to `<dir>/shim-calls.log` for every run of the binary and, with
- * `version3`, answers `start` with `{"version":3,...}` instead of the plain address. Returns a reader
+ * "<action> <t0 ns> <t1 ns> <rc>" to `<dir>/shim-calls.log` for every run of the binary. Returns a reader
  * of the runs so far. (The daemon is spawned by `start` directly, not through the wrapper.)
  */
-export async function instrumentShim(c: Containerd, version3: boolean): Promise<() => ShimRun[]> {
+export async function instrumentShim(c: Containerd): Promise<() => ShimRun[]> {
   const log = path.join(c.dir, "shim-calls.log");
   const wrapper = path.join(c.dir, "bin", "containerd-shim-ts-v2");
   const real = JSON.stringify(SHIM_BINARY);
@@ -200,12 +199,7 @@ export async function instrumentShim(c: Containerd, version3: boolean): Promise<
   await writeFile(wrapper, `#!/bin/sh
 for last; do :; done
 t0=$(date +%s%N)
-if [ "$last" = start ] && [ ${version3 ? 1 : 0} = 1 ]; then
-  out=$(${real} "$@"); rc=$?
-  if [ $rc = 0 ]; then printf '{"version":3,"address":"%s","protocol":"ttrpc"}' "$out"; else printf %s "$out"; fi
-else
-  ${real} "$@"; rc=$?
-fi
+${real} "$@"; rc=$?
 echo "$last $t0 $(date +%s%N) $rc" >> ${JSON.stringify(log)}
 exit $rc
 `);

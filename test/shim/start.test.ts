@@ -43,10 +43,10 @@ function bundle(env: Env, id: string, annotations?: Record<string, string>): str
   return dir;
 }
 
-async function start(env: Env, id: string, cwd: string, stdin?: Uint8Array) {
-  const r = await runShim(["-namespace", "t", "-address", env.grpc, "-publish-binary", "/bin/true", "-id", id, "start"], {
+async function start(env: Env, id: string, cwd: string, stdin?: Uint8Array, publish = "/bin/true", extraEnv: NodeJS.ProcessEnv = {}) {
+  const r = await runShim(["-namespace", "t", "-address", env.grpc, "-publish-binary", publish, "-id", id, "start"], {
     cwd,
-    env: env.env,
+    env: { ...env.env, ...extraEnv },
     ...(stdin ? { stdin } : {}),
   });
   const text = r.stdout.toString("utf8");
@@ -159,7 +159,7 @@ void suite("shim start", () => {
     assert.equal(r.code, 0, r.stderr);
     const res = B.BootstrapResult.decode(r.stdout);
     const sock = path.join(sockDir, sha(`${env.grpc}/t/b1`));
-    assert.equal(res.version, 2);
+    assert.equal(res.version, 3, "2.3+ (bootstrap input) is answered with task API version 3");
     assert.equal(res.protocol, "ttrpc");
     assert.equal(res.address, `unix://${sock}`);
     env.sockets.add(sock);
@@ -167,6 +167,32 @@ void suite("shim start", () => {
     const environ = readFileSync(`/proc/${shimPid}/environ`, "utf8").split("\0");
     assert.ok(environ.includes(`TTRPC_ADDRESS=${path.join(env.root, "from-bootstrap.ttrpc")}`));
     await shutdown(client);
+  });
+
+  void test("answers version 3 as JSON to containerd 2.x and a plain address to 1.x or on request", async (t) => {
+    requireRoot("the start path");
+    const env = await setup(t);
+    const fake = (name: string, line: string): string => {
+      const p = path.join(env.root, name);
+      writeFileSync(p, `#!/bin/sh\necho '${line}'\n`, { mode: 0o755 });
+      return p;
+    };
+    const v2x = fake("containerd-2", "containerd github.com/containerd/containerd/v2 2.1.9+unknown ");
+    const v1x = fake("containerd-1", "containerd github.com/containerd/containerd 1.7.24~ds1 ");
+    const two = await start(env, "v3a", bundle(env, "v3a"), undefined, v2x);
+    assert.equal(two.code, 0, two.stderr);
+    const sock = path.join(env.sockDir, sha(`${env.grpc}/t/v3a`));
+    env.sockets.add(sock);
+    assert.deepEqual(JSON.parse(two.text), { version: 3, address: `unix://${sock}`, protocol: "ttrpc" });
+    assert.equal(readFileSync(path.join(env.root, "bundles", "v3a", "address"), "utf8"), `unix://${sock}`);
+    const one = await start(env, "v3b", bundle(env, "v3b"), undefined, v1x);
+    assert.match(one.text, /^unix:\/\/[^\n]+$/, "1.x gets the plain address");
+    const forced = await start(env, "v3c", bundle(env, "v3c"), undefined, v2x, { SHIM_TS_MAX_VERSION: "2" });
+    assert.match(forced.text, /^unix:\/\/[^\n]+$/, "SHIM_TS_MAX_VERSION=2 forces the plain address");
+    for (const id of ["v3a", "v3b", "v3c"]) {
+      const { client } = await connect(path.join(env.sockDir, sha(`${env.grpc}/t/${id}`)));
+      await shutdown(client);
+    }
   });
 
   void test("moves the daemon into shim_cgroup", async (t) => {
