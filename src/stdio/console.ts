@@ -5,8 +5,11 @@
  * Reading the master: `net.Socket({ fd })` refuses tty fds, and `tty.WriteStream` makes writes blocking
  * (it froze the loop in our checks). We set O_NONBLOCK ourselves and read through `tty.ReadStream` only
  * (libuv epoll, no spinning; libuv does not clear O_NONBLOCK on a master). EIO ("no slave open") ends that
- * stream; `allowHalfOpen` keeps the fd open, and a 250 ms timer then re-reads with non-blocking
- * `readSync` until the process exits, in case a slave is reopened (e.g. systemd reopening /dev/console).
+ * stream, either as EOF or as a read error; on an error Node destroys the stream and would close the
+ * master with it, so the stream is never allowed to close its handle: we take the handle on destroy and
+ * close it ourselves (a closed fd number can be reused at once; reading or resizing it would hit some
+ * other file). After EIO a 250 ms timer re-reads with non-blocking `readSync` until the process exits,
+ * in case a slave is reopened (e.g. systemd reopening /dev/console).
  * Writing stdin into the master uses non-blocking `writeSync`, retried on a short backoff timer on EAGAIN.
  */
 import { mkdtempSync, readSync, rmSync, writeSync, chmodSync } from "node:fs";
@@ -136,6 +139,8 @@ class PtyCopy implements ConsoleIO {
   /** Everything read from the master, in order; piped into the stdout sink. */
   private readonly out = new PassThrough();
   private reader: tty.ReadStream | undefined;
+  /** The reader's libuv handle once the stream let go of it; closing it closes the master. */
+  private handle: TtyHandle | undefined;
   private readerEnded = false;
   /** Settles when the ReadStream ended (EIO: no slave open) or was destroyed. */
   private readerDone: Promise<void> = Promise.resolve();
@@ -161,6 +166,7 @@ class PtyCopy implements ConsoleIO {
       throw new ShimError("Internal", `Cannot read pty master`, { cause: err });
     }
     const reader = this.reader;
+    keepHandle(reader, (h) => (this.handle = h));
     this.readerDone = new Promise<void>((resolve) => {
       reader.on("error", () => (this.onSlaveGone(), resolve()));
       reader.on("end", () => (this.onSlaveGone(), resolve()));
@@ -219,13 +225,15 @@ class PtyCopy implements ConsoleIO {
     this.out.end();
   }
 
-  /** The ReadStream owns the fd: destroying it closes the master. */
+  /** Closes the master: through the reader's handle (taken from the stream when it is destroyed). */
   private closeMaster(): void {
     if (this.masterClosed) return;
     this.masterClosed = true;
     clearInterval(this.pollTimer);
-    if (this.reader !== undefined) this.reader.destroy();
-    else closeFd(this.master);
+    if (this.reader === undefined) return closeFd(this.master);
+    this.reader.destroy();
+    this.handle?.close();
+    this.handle = undefined;
   }
 
   resize(cols: number, rows: number): void {
@@ -255,6 +263,35 @@ class PtyCopy implements ConsoleIO {
     this.out.destroy();
     for (const release of this.releases.splice(0).reverse()) release();
   }
+}
+
+/** The parts of Node's internal TTY handle we use. */
+interface TtyHandle {
+  readStop(): number;
+  close(cb?: () => void): void;
+}
+
+/**
+ * Makes `reader.destroy()` leave the fd open: the stream's handle is stopped, detached (Node's socket
+ * destroy then skips closing it) and given to `take`, whose owner closes it. Relies on net.Socket's
+ * `_handle`/`_destroy`, stable since Node 12 and checked by test/stdio/console.test.ts.
+ */
+function keepHandle(reader: tty.ReadStream, take: (h: TtyHandle) => void): void {
+  const rs = reader as unknown as {
+    _handle: (TtyHandle & { onread?: unknown }) | null;
+    _destroy(err: Error | null, cb: (err: Error | null) => void): void;
+  };
+  const destroy = rs._destroy.bind(reader);
+  rs._destroy = (err, cb) => {
+    const h = rs._handle;
+    if (h !== null) {
+      h.readStop();
+      h.onread = () => {};
+      rs._handle = null;
+      take(h);
+    }
+    destroy(err, cb);
+  };
 }
 
 /** Writes into the non-blocking master; EAGAIN is retried on a backoff timer (1 ms doubling to 64 ms). */

@@ -98,6 +98,40 @@ os.close(s2)
     io.close();
   });
 
+  // Here the slave closes while the reader waits idle in epoll, so the read fails with EIO (an error,
+  // not EOF) and Node destroys the stream; the master must stay open and owned by the copy.
+  void test("keep the master open when EIO arrives as a read error", async (t) => {
+    const dir = tmpDir(t);
+    const out = mkfifo(dir, "out");
+    const before = fdCount();
+    const { child, master } = await startPty(
+      t,
+      `
+import time
+os.write(s, b"first\\n")
+time.sleep(0.3)
+os.close(s)
+time.sleep(0.6)
+s2 = os.open(name, os.O_RDWR | os.O_NOCTTY)
+os.write(s2, b"second\\n")
+os.close(s2)
+`,
+    );
+    const client = fifoReader(out);
+    const reader = watch(client);
+    const io = await copyConsole(master, { stdin: "", stdout: out, stderr: "", terminal: true }, opts);
+    await until(() => reader.text().includes("first"), "first output");
+    await deadline(exited(child), "pty process exit");
+    io.resize(90, 20);
+    assert.equal(await io.drain({ timeoutMs: 5000 }), true);
+    await deadline(reader.ended, "stdout EOF");
+    assert.equal(reader.text(), "first\r\nsecond\r\n");
+    io.close();
+    io.resize(90, 20);
+    client.destroy();
+    await until(() => fdCount() === before, `fd count back to ${before}`);
+  });
+
   void test("shut the console down when stdin reaches EOF after closeStdin()", async (t) => {
     const dir = tmpDir(t);
     const [inp, out] = [mkfifo(dir, "in"), mkfifo(dir, "out")];
