@@ -2,6 +2,7 @@
  * Drives a TaskService in-process, with a real reaper and real runc, no containerd: requests are
  * encoded and decoded as containerd would send them, events are recorded in order.
  */
+import { after, before } from "node:test";
 import { execFileSync } from "node:child_process";
 import { constants as fsc, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -122,4 +123,22 @@ export function makeBundle(root: string, id: string, args: string[]): { bundle: 
 export function tmpRoot(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), "task-"));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Inside a suite: a TaskService and a temp root made before its tests (after checking root and runc) and
+ * torn down after them. Read `.h` and `.root` from the tests.
+ */
+export function useService(): { h: ReturnType<typeof makeService>; root: ReturnType<typeof tmpRoot> } {
+  const ctx = {} as { h: ReturnType<typeof makeService>; root: ReturnType<typeof tmpRoot> };
+  before(() => {
+    requireRootAndRunc();
+    ctx.h = makeService();
+    ctx.root = tmpRoot();
+  });
+  after(() => {
+    ctx.h?.stop();
+    ctx.root?.cleanup();
+  });
+  return ctx;
 }
