@@ -12,7 +12,7 @@
  * in case a slave is reopened (e.g. systemd reopening /dev/console).
  * Writing stdin into the master uses non-blocking `writeSync`, retried on a short backoff timer on EAGAIN.
  */
-import { mkdtempSync, readSync, rmSync, writeSync, chmodSync } from "node:fs";
+import { mkdtempSync, readSync, rmSync, chmodSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +24,7 @@ import { BinaryLogger } from "./binary.js";
 import { Fanin, withTimeout } from "./copy.js";
 import { closeFd, InputFifo } from "./fifo.js";
 import { openSinks, type IOOptions, type ProcessIO, type StdioSpec } from "./io.js";
+import { keepHandle, MasterWriter, type TtyHandle } from "./pty.js";
 import { parseStdio } from "./uri.js";
 
 /** A unix socket in a fresh `pty*` directory on which runc sends the pty master (`--console-socket`). */
@@ -262,69 +263,5 @@ class PtyCopy implements ConsoleIO {
     this.closeMaster();
     this.out.destroy();
     for (const release of this.releases.splice(0).reverse()) release();
-  }
-}
-
-/** The parts of Node's internal TTY handle we use. */
-interface TtyHandle {
-  readStop(): number;
-  close(cb?: () => void): void;
-}
-
-/**
- * Makes `reader.destroy()` leave the fd open: the stream's handle is stopped, detached (Node's socket
- * destroy then skips closing it) and given to `take`, whose owner closes it. Relies on net.Socket's
- * `_handle`/`_destroy`, stable since Node 12 and checked by test/stdio/console.test.ts.
- */
-function keepHandle(reader: tty.ReadStream, take: (h: TtyHandle) => void): void {
-  const rs = reader as unknown as {
-    _handle: (TtyHandle & { onread?: unknown }) | null;
-    _destroy(err: Error | null, cb: (err: Error | null) => void): void;
-  };
-  const destroy = rs._destroy.bind(reader);
-  rs._destroy = (err, cb) => {
-    const h = rs._handle;
-    if (h !== null) {
-      h.readStop();
-      h.onread = () => {};
-      rs._handle = null;
-      take(h);
-    }
-    destroy(err, cb);
-  };
-}
-
-/** Writes into the non-blocking master; EAGAIN is retried on a backoff timer (1 ms doubling to 64 ms). */
-class MasterWriter extends Writable {
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly fd: number,
-    private readonly gone: () => boolean,
-  ) {
-    super({ highWaterMark: 16 * 1024 });
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.attempt(chunk, 0, 1, cb);
-  }
-
-  private attempt(chunk: Buffer, off: number, delay: number, cb: (err?: Error | null) => void): void {
-    while (off < chunk.length) {
-      if (this.gone()) return cb();
-      try {
-        off += writeSync(this.fd, chunk, off, chunk.length - off);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") return cb(); // EIO: no slave; input is dropped
-        this.timer = setTimeout(() => this.attempt(chunk, off, Math.min(delay * 2, 64), cb), delay);
-        return;
-      }
-    }
-    cb();
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    clearTimeout(this.timer);
-    cb(err);
   }
 }
