@@ -30,6 +30,11 @@ export interface EarlyExits {
 export type ExitHandler = (target: ExitTarget, proc: Proc, exit: Exit) => void;
 /** Called when an init exit is seen, before execs are waited for (kill-all for shared pid ns). */
 export type InitExitHook = (target: ExitTarget, proc: Proc) => void;
+/**
+ * Work to finish before an exit is recorded and published, or undefined for none. Used for terminals:
+ * clients stop reading output once they see the exit (ctr does), so it must be in the FIFO first.
+ */
+export type SettleHook = (proc: Proc) => Promise<unknown> | undefined;
 
 interface Entry {
   target: ExitTarget;
@@ -41,9 +46,12 @@ export class ExitRouter {
   private readonly buffers = new Set<Exit[]>();
   private readonly heldInits = new Map<ExitTarget, () => void>();
 
+  private readonly settling = new Set<Proc>();
+
   constructor(
     private readonly publishExit: ExitHandler,
     private readonly onInitExit: InitExitHook = () => {},
+    private readonly settle: SettleHook = () => undefined,
   ) {}
 
   /** Feeds one reaped exit. */
@@ -97,21 +105,30 @@ export class ExitRouter {
 
   private processExit(target: ExitTarget, proc: Proc, exit: Exit): void {
     if (!proc.isInit) {
-      if (proc.hasExited) return;
-      proc.setExited(exit.status, exit.at);
-      this.publishExit(target, proc, exit);
-      this.execDone(target);
+      if (proc.hasExited || this.settling.has(proc)) return;
+      this.record(target, proc, exit, () => this.execDone(target));
       return;
     }
     if (target.initExited) return;
     target.initExited = true;
     this.onInitExit(target, proc);
-    const finish = () => {
-      proc.setExited(exit.status, exit.at);
-      this.publishExit(target, proc, exit);
-    };
+    const finish = () => this.record(target, proc, exit, () => {});
     if (target.liveExecs <= 0) finish();
     else this.heldInits.set(target, finish);
+  }
+
+  /** Records the exit (unblocks Wait) and publishes it, after the settle hook's work if there is any. */
+  private record(target: ExitTarget, proc: Proc, exit: Exit, then: () => void): void {
+    const done = () => {
+      this.settling.delete(proc);
+      proc.setExited(exit.status, exit.at);
+      this.publishExit(target, proc, exit);
+      then();
+    };
+    const pending = this.settle(proc);
+    if (pending === undefined) return done();
+    this.settling.add(proc);
+    void pending.then(done, done);
   }
 
   private execDone(target: ExitTarget): void {

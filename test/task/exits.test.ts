@@ -98,6 +98,28 @@ void suite("ExitRouter", () => {
   });
 });
 
+void suite("ExitRouter settle hook", () => {
+  void test("records and publishes a terminal's exit only after its output settled", async () => {
+    const published: string[] = [];
+    let release!: () => void;
+    const settled = new Promise<void>((r) => (release = r));
+    const router = new ExitRouter((_t, p, e) => published.push(`exit ${p.id} ${e.status}`), () => {}, (p) =>
+      p.stdio.terminal ? settled : undefined,
+    );
+    const target: ExitTarget = { liveExecs: 0, initExited: false };
+    const init = new Proc("c1", "", { ...stdio, terminal: true });
+    init.pid = 50;
+    router.subscribe().started(target, init);
+    router.handle({ pid: 50, status: 7, at });
+    router.handle({ pid: 50, status: 9, at });
+    assert.equal(published.length, 0, "nothing is published while the output is still being copied");
+    assert.equal(init.hasExited, false, "Wait must not return before the output is out");
+    release();
+    await init.wait();
+    assert.deepEqual(published, ["exit c1 7"]);
+  });
+});
+
 void suite("Proc", () => {
   void test("refuses an illegal transition with FailedPrecondition naming the state", () => {
     const p = new Proc("c1", "", stdio);
