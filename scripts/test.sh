@@ -53,6 +53,9 @@ if [ "${SKIP_E2E:-0}" != 1 ]; then
   summary "$logs/e2e.tap" e2e
 fi
 
+# One plain closing line over every test that ran (node's own summaries above are per part).
+count() { cat "$logs"/*.tap 2>/dev/null | grep -E "^# $1 [0-9]+$" | awk '{s += $3} END {print s + 0}'; }
+echo "total: $(count pass) passed, $(count fail) failed"
 echo "== full TAP logs: $logs"
 echo "== wall time: $(( $(date +%s) - start )) s; result: $([ $status = 0 ] && echo PASS || echo FAIL)"
 exit $status

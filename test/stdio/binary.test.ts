@@ -63,8 +63,11 @@ void suite("openProcessIO() with a logging binary", () => {
 
   void test("binary:// counts EOF on the ready pipe as ready", async (t) => {
     const dir = tmpDir(t);
-    const io = await openProcessIO({ ...none, stdout: `binary://${logger(dir, ":")}?dir=${dir}` }, { id: "c", ns: "n" });
+    const reg = registry();
+    const io = await openProcessIO({ ...none, stdout: `binary://${logger(dir, ":")}?dir=${dir}` }, { id: "c", ns: "n", registry: reg });
     io.close();
+    // The logger must be gone before its directory is removed.
+    await until(() => reg.events.length === 2, "logger exited");
   });
 
   void test("binary-v2:// fails when the logger closes the ready pipe without a byte", async (t) => {

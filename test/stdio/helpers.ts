@@ -9,7 +9,8 @@ import type { TestContext } from "node:test";
 /** A temp dir removed after the test. */
 export function tmpDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), "stdio-test-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A logger a test started may still be writing its last file as the test ends: retry on ENOTEMPTY.
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   return dir;
 }
 
