@@ -6,7 +6,7 @@ import { mkdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import { isCode, notFound } from "../errdefs.js";
 import type { Logger } from "../log.js";
-import type { Runc } from "../runc/index.js";
+import { readPidFile, type Runc } from "../runc/index.js";
 import { mountAll, unmountRecursive } from "../sys/index.js";
 import { readSpecFacts, writeRuntimeFiles, type SpecFacts } from "./bundle.js";
 import type { TaskEvents } from "./events.js";
@@ -76,13 +76,7 @@ export class Container implements ExitTarget {
     let io: PreparedIO | undefined;
     const early = env.router.subscribe();
     try {
-      if (p.rootfs.length > 0) {
-        const rootfs = path.join(p.bundle, "rootfs");
-        await mkdir(rootfs, { recursive: true, mode: 0o711 });
-        mounted = true;
-        mountAll(p.rootfs, rootfs);
-      }
-      await writeRuntimeFiles(p.bundle, p.options);
+      mounted = await prepareBundle(p, env.log);
       const stdio = { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal };
       io = await prepareIO(stdio, ioOpts(p.id, env, p.options, signal));
       await runc.create(p.id, {
@@ -98,7 +92,6 @@ export class Container implements ExitTarget {
       const init = new Proc(p.id, "", stdio);
       init.io = await io.ready({ signal });
       io = undefined;
-      const { readPidFile } = await import("../runc/index.js");
       init.pid = await readPidFile(path.join(p.bundle, "init.pid"));
       const c = new Container(p.id, p.bundle, init, runc, p.options, facts.sharedPidNs, facts.sandboxId, mounted, env);
       await c.watchCgroup();
@@ -122,19 +115,7 @@ export class Container implements ExitTarget {
 
   /** Create with `checkpoint` set: mounts and runtime files only; pid 0 until Start restores it. */
   private static async createFromCheckpoint(p: CreateParams, env: ContainerEnv, runc: Runc, facts: SpecFacts): Promise<Container> {
-    let mounted = false;
-    const rootfs = path.join(p.bundle, "rootfs");
-    try {
-      if (p.rootfs.length > 0) {
-        await mkdir(rootfs, { recursive: true, mode: 0o711 });
-        mounted = true;
-        mountAll(p.rootfs, rootfs);
-      }
-      await writeRuntimeFiles(p.bundle, p.options);
-    } catch (err) {
-      if (mounted) tryUnmount(rootfs, env.log);
-      throw err;
-    }
+    const mounted = await prepareBundle(p, env.log);
     const stdio = { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal };
     const c = new Container(p.id, p.bundle, new Proc(p.id, "", stdio), runc, p.options, facts.sharedPidNs, facts.sandboxId, mounted, env);
     c.restoreFrom = p.restoreFrom;
@@ -147,7 +128,7 @@ export class Container implements ExitTarget {
   async start(signal?: AbortSignal): Promise<number> {
     this.init.require(["created"], "start");
     const early = this.env.router.subscribe();
-    this.env.router.untrack(this.init);
+    this.env.router.forget(this.init);
     try {
       const from = this.restoreFrom;
       if (from === undefined) await this.runc.start(this.id, { logFile: this.logFile, signal });
@@ -238,6 +219,27 @@ export class Container implements ExitTarget {
 /** IO options for a process of a container with these runtime options. */
 export function ioOpts(id: string, env: ContainerEnv, o: RuntimeOptions, signal?: AbortSignal) {
   return { id, ns: env.namespace, uid: o.ioUid, gid: o.ioGid, log: env.log, registry: env.registry, signal };
+}
+
+/**
+ * Mounts `p.rootfs` on `<bundle>/rootfs` and writes the files `delete` reads back. Returns whether it
+ * mounted; on failure it has undone its own mounts.
+ */
+async function prepareBundle(p: CreateParams, log: Logger): Promise<boolean> {
+  const rootfs = path.join(p.bundle, "rootfs");
+  let mounted = false;
+  try {
+    if (p.rootfs.length > 0) {
+      await mkdir(rootfs, { recursive: true, mode: 0o711 });
+      mounted = true;
+      mountAll(p.rootfs, rootfs);
+    }
+    await writeRuntimeFiles(p.bundle, p.options);
+    return mounted;
+  } catch (err) {
+    if (mounted) tryUnmount(rootfs, log);
+    throw err;
+  }
 }
 
 function tryUnmount(rootfs: string, log: Logger): void {

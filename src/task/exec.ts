@@ -5,6 +5,7 @@
  */
 import path from "node:path";
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../errdefs.js";
+import { readPidFile } from "../runc/index.js";
 import { validateId } from "./bundle.js";
 import { Container, DRAIN_TIMEOUT_MS, ioOpts } from "./container.js";
 import { prepareIO, type PreparedIO } from "./io.js";
@@ -45,7 +46,7 @@ export async function startExec(c: Container, p: Proc, signal?: AbortSignal): Pr
   const pidFile = path.join(c.bundle, `${p.execId}.pid`);
   let io: PreparedIO | undefined;
   try {
-    io = await prepareIO(p.stdio, ioOpts(`${c.id}`, c.env, c.options, signal));
+    io = await prepareIO(p.stdio, ioOpts(c.id, c.env, c.options, signal));
     await c.runc.exec(c.id, p.spec ?? {}, {
       pidFile,
       consoleSocket: io.consoleSocket,
@@ -58,7 +59,6 @@ export async function startExec(c: Container, p: Proc, signal?: AbortSignal): Pr
     const pending = p.io;
     p.io = ready;
     if (pending instanceof PendingIO) pending.replay(ready);
-    const { readPidFile } = await import("../runc/index.js");
     p.pid = await readPidFile(pidFile);
   } catch (err) {
     early.close();

@@ -78,18 +78,13 @@ export class ExitRouter {
     };
   }
 
-  /** Stops routing exits of `proc` (a deleted process). */
+  /** Stops routing exits of `proc`: a deleted process, or an init being started (pair with a subscription). */
   forget(proc: Proc): void {
     const entries = this.running.get(proc.pid);
     if (entries === undefined) return;
     const rest = entries.filter((e) => e.proc !== proc);
     if (rest.length > 0) this.running.set(proc.pid, rest);
     else this.running.delete(proc.pid);
-  }
-
-  /** Stops routing the init's exit while it is being (re)started; pair with a subscription. */
-  untrack(proc: Proc): void {
-    this.forget(proc);
   }
 
   /** Call when an exec's Start failed after `liveExecs` was incremented. */
