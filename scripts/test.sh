@@ -15,6 +15,14 @@ fi
 
 start=$(date +%s)
 status=0
+failures() { # each failed test with its YAML block (error, expected/actual, stack), parent suites left out
+  awk '
+    /^[ ]*not ok / { n = 0; block = $0; keep = 1; inblk = 1; next }
+    inblk && /failureType: .subtestsFailed./ { keep = 0 }
+    inblk && /^[ ]*\.\.\.$/ { if (keep) print block; inblk = 0; next }
+    inblk { if (++n <= 40) block = block "\n" $0 }
+  ' "$1" | head -400
+}
 summary() { # keep node's summary lines ("# tests", "# pass", "# fail", ...) of a TAP log
   grep -E '^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$1" | sed "s/^/[$2] /"
 }
@@ -39,6 +47,7 @@ if [ "${SKIP_UNIT:-0}" != 1 ]; then
     echo "== unit tests (${#unit[@]} files)"
     node --test --test-concurrency=2 --test-reporter=tap "${unit[@]}" > "$logs/unit.tap" 2>&1 || status=1
     grep -E '^\s*not ok ' "$logs/unit.tap" | head -50
+    failures "$logs/unit.tap"
     summary "$logs/unit.tap" unit
   else
     echo "== no unit tests found"
@@ -50,6 +59,7 @@ if [ "${SKIP_E2E:-0}" != 1 ]; then
   echo "== e2e tests (${#e2e[@]} files, runtime ${E2E_RUNTIME:-io.containerd.ts.v2}, containerd ${E2E_VERSIONS:-1.6,1.7,2.1})"
   node --test --test-concurrency=1 --test-reporter=tap "${e2e[@]}" > "$logs/e2e.tap" 2>&1 || status=1
   grep -E '^\s*not ok ' "$logs/e2e.tap" | head -50
+  failures "$logs/e2e.tap"
   summary "$logs/e2e.tap" e2e
 fi
 

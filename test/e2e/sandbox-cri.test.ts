@@ -85,6 +85,7 @@ void suite("a CRI pod in shim sandboxer mode (containerd 1.7, io.containerd.ts.v
     assert.equal(status.status?.state, cri.PodSandboxState.SANDBOX_READY);
     pausePid = infoPid(status.info);
     assert.ok(pausePid > 0, `verbose info names the pause pid: ${JSON.stringify(status.info)}`);
+    await waitFor(() => cmdline(pausePid)[0] !== "runc" && cmdline(pausePid).length > 0, { what: "the pause process to exec catatonit" });
     assert.deepEqual(cmdline(pausePid), ["/catatonit", "-P"]);
     assert.equal(ppid(pausePid), daemon(), "the pause process is the shim daemon's child");
     assert.equal((await criTaskPids(get())).has(podId), false, "no pause container task: the sandbox is the shim's");

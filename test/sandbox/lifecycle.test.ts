@@ -5,6 +5,7 @@ import { io } from "../../src/gen/metrics.js";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { before, suite, test } from "node:test";
+import { waitFor } from "../helpers/wait.js";
 import { alive } from "../shim/run.js";
 import { createAndStart, podConfig, requireSandboxPrereqs, S, startShim, T, waitShimGone, type SandboxShim } from "./harness.js";
 
@@ -27,7 +28,10 @@ void suite("SandboxService of the shim binary", () => {
     const pid = Number(started.pid);
     assert.ok(pid > 0);
     assert.ok(Math.abs(Number(started.createdAt?.seconds) - NOW_S()) < 60, "created_at is now");
-    assert.deepEqual(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean), ["/catatonit", "-P"]);
+    // runc start returns once runc init is released, which may be just before its exec of catatonit.
+    const argv = (): string[] => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+    await waitFor(() => argv()[0] !== "runc" && argv().length > 0, { what: `pid ${pid} to exec its pause binary` });
+    assert.deepEqual(argv(), ["/catatonit", "-P"]);
 
     const ready = await status(s, true);
     assert.equal(ready.state, "SANDBOX_READY");

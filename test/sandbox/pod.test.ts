@@ -121,10 +121,10 @@ void suite("the pod around the pause process", () => {
     await s.sandbox("StopSandbox", S.StopSandboxRequest, { sandboxId: s.id }, S.StopSandboxResponse);
     await s.sandbox("ShutdownSandbox", S.ShutdownSandboxRequest, { sandboxId: s.id }, S.ShutdownSandboxResponse);
     await waitShimGone(s);
-    assert.equal(alive(pause), false);
-    assert.equal(alive(c.pid), false);
-    assert.deepEqual(mountsUnder(s.root), []);
-    assert.deepEqual(existsSync(s.runcRoot) ? readdirSync(s.runcRoot) : [], []);
+    assert.equal(alive(pause), false, `the pause process ${pause} is gone`);
+    assert.equal(alive(c.pid), false, `the container process ${c.pid} is gone`);
+    assert.deepEqual(mountsUnder(s.root), [], "no mounts left under the test's root");
+    assert.deepEqual(existsSync(s.runcRoot) ? readdirSync(s.runcRoot) : [], [], "no runc state left");
     for (const ctl of ["memory", "pids"]) assert.equal(existsSync(`/sys/fs/cgroup/${ctl}/${s.ns}/${s.id}`), false, `${ctl} cgroup removed`);
   });
 });
