@@ -40,6 +40,8 @@ export interface CreateParams extends StdioConfig {
 
 /** How long Delete waits for output to be copied out before closing it (containerd#12364). */
 export const DRAIN_TIMEOUT_MS = 10_000;
+/** Bound on the `runc kill --all` an init exit waits for in a shared pid namespace. */
+export const KILL_ALL_MS = 10_000;
 
 export class Container implements ExitTarget {
   liveExecs = 0;
@@ -195,17 +197,24 @@ export class Container implements ExitTarget {
     this.oom = watchOom(this.cgroup, () => this.env.events.oom(this.id), this.env.log);
   }
 
-  /** Called by the router when the init exit is seen, before its TaskExit: a pending OOM is published first. */
-  onInitExit(): void {
+  /**
+   * Called by the router when the init exit is seen, before its TaskExit: a pending OOM is published
+   * first. Returns the kill-all's work, which the exit waits for.
+   */
+  onInitExit(): Promise<void> | undefined {
     this.oom?.stop({ flush: true });
     this.oom = undefined;
-    this.killAllOnExit();
+    return this.killAllOnExit();
   }
 
-  /** Called by the router when the init exits and the container shares a pid namespace. */
-  killAllOnExit(): void {
-    if (!this.sharedPidNs) return;
-    this.runc.kill(this.id, 9, { all: true, logFile: this.logFile }).catch((err: unknown) => {
+  /**
+   * With a shared pid namespace nothing kills the init's children for us: `runc kill --all` does.
+   * runc freezes the cgroup while it signals, and a `runc delete` meanwhile fails ("paused"), so
+   * the init exit (and thus Wait and Delete) waits for it, bounded by {@link KILL_ALL_MS}.
+   */
+  killAllOnExit(): Promise<void> | undefined {
+    if (!this.sharedPidNs) return undefined;
+    return this.runc.kill(this.id, 9, { all: true, logFile: this.logFile, signal: AbortSignal.timeout(KILL_ALL_MS) }).catch((err: unknown) => {
       if (!isCode(err, "NotFound")) this.env.log.warn("kill --all after init exit failed", { id: this.id, err });
     });
   }

@@ -28,8 +28,11 @@ export interface EarlyExits {
 
 /** Called when a process exit must be published (state already recorded). */
 export type ExitHandler = (target: ExitTarget, proc: Proc, exit: Exit) => void;
-/** Called when an init exit is seen, before execs are waited for (kill-all for shared pid ns). */
-export type InitExitHook = (target: ExitTarget, proc: Proc) => void;
+/**
+ * Called when an init exit is seen, before execs are waited for (kill-all for a shared pid ns). Work it
+ * returns finishes before the init exit is recorded: Wait and TaskExit come after it, as in runc-v2.
+ */
+export type InitExitHook = (target: ExitTarget, proc: Proc) => Promise<unknown> | undefined | void;
 /**
  * Work to finish before an exit is recorded and published, or undefined for none. Used for terminals:
  * clients stop reading output once they see the exit (ctr does), so it must be in the FIFO first.
@@ -106,21 +109,22 @@ export class ExitRouter {
     }
     if (target.initExited) return;
     target.initExited = true;
-    this.onInitExit(target, proc);
-    const finish = () => this.record(target, proc, exit, () => {});
+    const before = this.onInitExit(target, proc) ?? undefined;
+    const finish = () => this.record(target, proc, exit, () => {}, before);
     if (target.liveExecs <= 0) finish();
     else this.heldInits.set(target, finish);
   }
 
-  /** Records the exit (unblocks Wait) and publishes it, after the settle hook's work if there is any. */
-  private record(target: ExitTarget, proc: Proc, exit: Exit, then: () => void): void {
+  /** Records the exit (unblocks Wait) and publishes it, after `before` and the settle hook's work if any. */
+  private record(target: ExitTarget, proc: Proc, exit: Exit, then: () => void, before?: Promise<unknown>): void {
     const done = () => {
       this.settling.delete(proc);
       proc.setExited(exit.status, exit.at);
       this.publishExit(target, proc, exit);
       then();
     };
-    const pending = this.settle(proc);
+    const settle = this.settle(proc);
+    const pending = before === undefined ? settle : settle === undefined ? before : Promise.allSettled([before, settle]);
     if (pending === undefined) return done();
     this.settling.add(proc);
     void pending.then(done, done);

@@ -10,7 +10,7 @@ function setup() {
   const published: string[] = [] as string[];
   const router = new ExitRouter(
     (_t, p, e) => published.push(`exit ${p.id} ${e.status}`),
-    (_t, p) => published.push(`init-exit-seen ${p.id}`),
+    (_t, p) => void published.push(`init-exit-seen ${p.id}`),
   );
   const target: ExitTarget = { liveExecs: 0, initExited: false };
   return { published, router, target };
@@ -117,6 +117,26 @@ void suite("ExitRouter settle hook", () => {
     release();
     await init.wait();
     assert.deepEqual(published, ["exit c1 7"]);
+  });
+
+  void test("records and publishes an init exit only after the init-exit hook's work (kill --all) ended, even if it failed", async () => {
+    const published: string[] = [];
+    let fail!: (e: Error) => void;
+    const killing = new Promise<void>((_r, j) => (fail = j));
+    killing.catch(() => {});
+    const router = new ExitRouter((_t, p, e) => published.push(`exit ${p.id} ${e.status}`), () => killing);
+    const target: ExitTarget = { liveExecs: 0, initExited: false };
+    const init = new Proc("c1", "", stdio);
+    init.pid = 60;
+    router.subscribe().started(target, init);
+    router.handle({ pid: 60, status: 137, at });
+    await Promise.resolve();
+    assert.equal(target.initExited, true, "new execs are refused at once");
+    assert.equal(init.hasExited, false, "Wait (and so Delete) must not go ahead while runc kill --all still runs");
+    assert.equal(published.length, 0);
+    fail(new Error("runc kill failed"));
+    await init.wait();
+    assert.deepEqual(published, ["exit c1 137"]);
   });
 });
 
