@@ -2,7 +2,6 @@
  * The runc client: one method per OCI runtime subcommand (protocol.md §8). Command lines come from
  * `args.ts`, output parsing from `parse.ts`, and failure mapping from `errors.ts`.
  */
-import { randomBytes } from "node:crypto";
 import { open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,6 +55,8 @@ export interface RestoreOptions extends CallOptions, A.RestoreFlags {
 }
 
 const IGNORE_ALL: RuncStdio = ["ignore", "ignore", "ignore"];
+/** Counter for the names of `runc exec --process` files. */
+let processFiles = 0;
 
 /**
  * Runs runc. Every failure is a ShimError (`RuncError` for a non-zero exit, with runc's message from
@@ -85,7 +86,8 @@ export class Runc {
    */
   async exec(id: string, spec: object, o: ExecOptions): Promise<void> {
     o.signal?.throwIfAborted();
-    const file = join(process.env["XDG_RUNTIME_DIR"] || tmpdir(), `runc-process-${randomBytes(8).toString("hex")}.json`);
+    // Unique per process and call; "wx" refuses a leftover of the same name. (node:crypto would add ~9 ms to daemon boot.)
+    const file = join(process.env["XDG_RUNTIME_DIR"] || tmpdir(), `runc-process-${process.pid}-${Date.now().toString(36)}-${++processFiles}.json`);
     const fh = await open(file, "wx", 0o600);
     try {
       try {
