@@ -22,7 +22,7 @@ const NS = `bench-${process.pid}`;
 function run(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ ms: number; out: string; code: number | null }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(BIN, args, { cwd, env, stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     child.stdout.setEncoding("latin1").on("data", (d: string) => (out += d));
     child.stderr.resume();

@@ -4,6 +4,7 @@
  */
 import { writeSync } from "node:fs";
 import { FlagError, parseFlags, USAGE, type Flags } from "./flags.js";
+import { restoreNodeEnv } from "./nodeenv.js";
 
 function writeAll(fd: number, text: string): void {
   const data = Buffer.from(text);
@@ -17,6 +18,7 @@ function fail(message: string): never {
 
 /** Runs the shim with `argv` (without node and script). Exits the process when the action is done. */
 export async function main(argv: readonly string[]): Promise<void> {
+  restoreNodeEnv();
   let flags: Flags;
   try {
     flags = parseFlags(argv);

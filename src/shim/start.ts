@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SOCKET_PATH_LIMIT, socketAddress, socketDir, socketPath } from "./address.js";
 import { daemonArgs, type Flags } from "./flags.js";
+import { nodeBootEnv } from "./nodeenv.js";
 import { openLogFifo } from "./logfifo.js";
 import type { StartInput } from "./options.js";
 import { adjustOomScore, joinCgroup } from "./placement.js";
@@ -155,7 +156,7 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
     : probeTaskVersion(flags.publishBinary, env);
   let pid: number | undefined;
   try {
-    const daemonEnv = { ...env };
+    const daemonEnv = nodeBootEnv(env);
     if (input.bootstrap?.ttrpcAddress) daemonEnv["TTRPC_ADDRESS"] = input.bootstrap.ttrpcAddress;
     closeInheritedFds([listenerFd(bound)]);
     pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, listenerFd(bound), daemonEnv);

@@ -33,7 +33,8 @@ export function runShim(
   // are no test: libuv reuses them while setting up the daemon's stdio.)
   const stdio: Array<"pipe" | "ignore"> = ["pipe", "pipe", "pipe"];
   if (opts.extraPipe) stdio.push(...Array<"ignore">(17).fill("ignore"), "pipe");
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio });
+  // Executed as containerd does (the launcher finds node on PATH), not as `node BIN`.
+  const child = spawn(BIN, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio });
   const extra = (child.stdio as ReadonlyArray<Readable | Writable | null | undefined>)[20];
   const extraClosed = extra ? new Promise<void>((resolve) => extra.once("close", () => resolve())) : Promise.resolve();
   if (extra && "resume" in extra) extra.resume();
