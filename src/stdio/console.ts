@@ -21,7 +21,7 @@ import tty from "node:tty";
 import { ShimError } from "../errdefs.js";
 import { recvFdAsync, setNonblocking, setWinsize } from "../sys/index.js";
 import { BinaryLogger } from "./binary.js";
-import { Fanin, withTimeout } from "./copy.js";
+import { Fanin, waitConsumed, withTimeout } from "./copy.js";
 import { closeFd, InputFifo } from "./fifo.js";
 import { openSinks, type IOOptions, type ProcessIO, type StdioSpec } from "./io.js";
 import { keepHandle, MasterWriter, type TtyHandle } from "./pty.js";
@@ -120,6 +120,7 @@ export async function copyConsole(master: number, spec: StdioSpec, opts: IOOptio
       const sinks = openSinks([out, null], [1, 0], opts.log);
       for (const r of sinks.release) io.own(r);
       if (sinks.stdout !== undefined) io.output(sinks.stdout);
+      if (sinks.unread !== undefined) io.unreadOutput = sinks.unread;
     } else {
       io.output(new Fanin(new Writable({ write: (_c, _e, cb) => cb() }), 1, opts.log));
     }
@@ -133,6 +134,8 @@ export async function copyConsole(master: number, spec: StdioSpec, opts: IOOptio
 }
 
 const POLL_MS = 250;
+/** A FIFO reader that took no byte for this long is not reading (detached client). */
+const READER_STALL_MS = 500;
 const CHUNK = 32 * 1024;
 
 class PtyCopy implements ConsoleIO {
@@ -151,6 +154,8 @@ class PtyCopy implements ConsoleIO {
   private stdin: InputFifo | undefined;
   private readonly releases: Array<() => void> = [];
   private closed = false;
+  /** Set for a stdout FIFO: what its reader has not taken yet. */
+  unreadOutput: (() => number) | undefined;
 
   constructor(private readonly master: number) {}
 
@@ -248,12 +253,22 @@ class PtyCopy implements ConsoleIO {
     this.stdin?.closeKeepAlive();
   }
 
+  /**
+   * Waits for the process's last output to reach stdout, then (FIFO only, within the same budget) for the
+   * FIFO's reader to take it: ctr stops reading a terminal once it sees the exit, so output still in the
+   * FIFO then is lost. A reader that takes nothing for READER_STALL_MS is taken as detached.
+   */
   async drain(opts: { timeoutMs: number }): Promise<boolean> {
+    const deadline = Date.now() + opts.timeoutMs;
     const all = this.readerDone.then(() => {
       this.shutdown();
       return this.copied;
     });
-    return withTimeout(all, opts.timeoutMs);
+    const copied = await withTimeout(all, opts.timeoutMs);
+    if (copied && this.unreadOutput !== undefined) {
+      await waitConsumed(this.unreadOutput, { timeoutMs: deadline - Date.now(), stallMs: READER_STALL_MS });
+    }
+    return copied;
   }
 
   close(): void {

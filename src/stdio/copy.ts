@@ -61,3 +61,25 @@ export async function withTimeout(p: Promise<boolean>, timeoutMs: number): Promi
     clearTimeout(timer);
   }
 }
+
+const CONSUMED_POLL_MS = 5;
+
+/**
+ * Waits until `unread()` reaches 0 (the FIFO's reader took everything written), until the count stops
+ * falling for `stallMs` (nobody is reading: a detached client), or until `timeoutMs`, whichever is first.
+ * Resolves true only in the first case. Never rejects.
+ */
+export async function waitConsumed(unread: () => number, opts: { timeoutMs: number; stallMs: number }): Promise<boolean> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last = unread();
+  let lastChange = Date.now();
+  while (last > 0) {
+    const now = Date.now();
+    if (now >= deadline || now - lastChange >= opts.stallMs) return false;
+    await new Promise((resolve) => setTimeout(resolve, CONSUMED_POLL_MS));
+    const n = unread();
+    if (n !== last) lastChange = Date.now();
+    last = n;
+  }
+  return true;
+}

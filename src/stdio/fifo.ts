@@ -6,6 +6,7 @@
 import { closeSync, constants, openSync } from "node:fs";
 import net from "node:net";
 import { ShimError } from "../errdefs.js";
+import { unreadBytes } from "../sys/index.js";
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK } = constants;
 
@@ -55,6 +56,16 @@ export class OutputFifo {
     }
     const stream = new net.Socket({ fd, readable: false, writable: true });
     return new OutputFifo(stream, keepAlive);
+  }
+
+  /** Bytes in the FIFO that no reader has taken yet (0 once closed or if it cannot be asked). */
+  unread(): number {
+    if (this.keepAlive < 0) return 0;
+    try {
+      return unreadBytes(this.keepAlive);
+    } catch {
+      return 0;
+    }
   }
 
   /** Destroys the writer and drops the keep-alive reader. Idempotent. */

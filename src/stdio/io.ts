@@ -54,6 +54,8 @@ export interface OutputSinks {
   stdout: Fanin | undefined;
   stderr: Fanin | undefined;
   release: Array<() => void>;
+  /** For a stdout FIFO: the bytes written to it that its reader has not taken yet. */
+  unread?: () => number;
 }
 
 /**
@@ -78,6 +80,7 @@ export function openSinks(targets: [StdioTarget | null, StdioTarget | null], cou
       return f;
     };
     const o = fifo(out);
+    if (o !== undefined) sinks.unread = () => o.unread();
     if (o !== undefined && err?.kind === "fifo" && out?.kind === "fifo" && err.path === out.path) {
       sinks.stdout = sinks.stderr = new Fanin(o.stream, counts[0] + counts[1], log);
       return sinks;

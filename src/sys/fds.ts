@@ -67,3 +67,11 @@ export function getWinsize(fd: number): { cols: number; rows: number } {
   const { rows, cols } = libc.winsize(fd, libc.TIOCGWINSZ);
   return { cols, rows };
 }
+
+/**
+ * Bytes written to the pipe or FIFO that `fd` reads from and not yet read by anyone (FIONREAD on any read
+ * end sees the shared buffer): a writer holding a reader of its own can tell when its peer caught up.
+ */
+export function unreadBytes(fd: number): number {
+  return libc.fionread(fd);
+}

@@ -2,7 +2,7 @@
  * Operating-system primitives for the shim (the only folder with native code, through koffi):
  * child reaping, real pipes, fd passing, pty resize and mounts.
  */
-export { pipe2, setNonblocking, recvFd, recvFdAsync, setWinsize, getWinsize } from "./fds.js";
+export { pipe2, setNonblocking, recvFd, recvFdAsync, setWinsize, getWinsize, unreadBytes } from "./fds.js";
 export { Reaper, setChildSubreaper, SUBSCRIPTION_LIMIT } from "./reaper.js";
 export type { Exit, ChildRegistry, ExitSubscription } from "./reaper.js";
 export { mount, mountAll, unmountRecursive, parseMountOptions, MS, MNT_DETACH } from "./mount.js";

@@ -118,6 +118,7 @@ const F_SETFL = 4;
 const F_DUPFD_CLOEXEC = 1030;
 const TIOCSWINSZ = 0x5414;
 export const TIOCGWINSZ = 0x5413;
+const FIONREAD = 0x541b;
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const MSG_DONTWAIT = 0x40;
@@ -169,6 +170,13 @@ export function winsize(fd: number, req: number, ws?: { rows: number; cols: numb
   return { rows: buf[0] ?? 0, cols: buf[1] ?? 0 };
 }
 export { TIOCSWINSZ };
+
+/** ioctl(fd, FIONREAD): bytes that can be read from a pipe, FIFO or socket without blocking. */
+export function fionread(fd: number): number {
+  const buf = new Int32Array(1);
+  check(lib().ioctl(fd, FIONREAD, "int *", buf), "ioctl FIONREAD", `on fd ${fd}`);
+  return buf[0] ?? 0;
+}
 
 /**
  * One non-blocking recvmsg() with room for one SCM_RIGHTS fd (CMSG_SPACE(4)) and 4 KiB of data, which is

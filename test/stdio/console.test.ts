@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import type { Socket } from "node:net";
+import { constants, existsSync, openSync } from "node:fs";
+import { Socket } from "node:net";
 import { dirname } from "node:path";
 import { suite, test } from "node:test";
 import { ConsoleSocket, copyConsole } from "../../src/stdio/index.js";
+import { unreadBytes } from "../../src/sys/index.js";
 import { deadline, exited, fdCount, fifoReader, fifoWriter, mkfifo, requireProgram, tmpDir, until } from "./helpers.js";
 
 /** Python stand-in for `runc init`: makes a pty, sends the master over the console socket, runs `body`. */
@@ -166,5 +167,28 @@ except OSError:
     await assert.rejects(p, /stop/);
     cs.close();
     assert.equal(existsSync(dirname(cs.path)), false);
+  });
+});
+
+void suite("copyConsole() drain and the FIFO's reader", () => {
+  // ctr stops reading a terminal's FIFO once it has the exit, so the exit waits for the reader (bounded).
+  void test("drain resolves only after the FIFO's reader took the last output", async (t) => {
+    const dir = tmpDir(t);
+    const out = mkfifo(dir, "out");
+    const fd = openSync(out, constants.O_RDONLY | constants.O_NONBLOCK); // not read from yet
+    const size = 20_000;
+    const { child, master } = await startPty(t, `os.write(s, b"x" * ${size})\nos.close(s)`);
+    const io = await copyConsole(master, { stdin: "", stdout: out, stderr: "", terminal: true }, opts);
+    assert.equal(await deadline(exited(child), "pty process exit"), 0);
+    await until(() => unreadBytes(fd) === size, `${size} bytes in the FIFO`);
+    let resolved = false;
+    const drained = io.drain({ timeoutMs: 10_000 }).then((ok) => ((resolved = true), ok));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(resolved, false, "drain resolved while the FIFO still held unread output");
+    const reader = watch(new Socket({ fd, readable: true, writable: false }));
+    assert.equal(await deadline(drained, "drain"), true);
+    assert.equal(reader.text().length, size, "everything was read when drain resolved");
+    io.close();
+    reader.ended.catch(() => {});
   });
 });
