@@ -3,7 +3,8 @@
 // when its runtime_type is io.containerd.runc.v2 (internal/cri/server/service.go, introspectRuntimeFeatures);
 // with io.containerd.ts.v2 it assumes none and refuses pods asking for them. Three handlers in one containerd:
 //   test   runtime_type = "io.containerd.ts.v2"
-//   tsrunc runtime_type = "io.containerd.runc.v2", runtime_path = our binary (via a wrapper that logs its runs)
+//   tsrunc runtime_type = "io.containerd.runc.v2", runtime_path = our binary (via a wrapper that logs its runs),
+//          options BinaryName = a runc wrapper that logs its verbs (the table is now containerd.runc.v1.Options)
 //   runc   the Go containerd-shim-runc-v2, for reference
 // 1.6 and 1.7 never introspect: there the runc.v2 + runtime_path handler only has to run our shim.
 import assert from "node:assert/strict";
@@ -49,10 +50,14 @@ function featuresSuite(v: ContainerdVersion): void {
     let tmp = "";
     let vol = "";
     let runsLog = "";
+    let runcLog = "";
     const pods: string[] = [];
     const get = (): Containerd => { if (!c) throw new Error(`containerd ${v} did not start`); return c; };
     const cc = (): CriClient => { if (!client) throw new Error("no CRI client"); return client; };
-    const runs = (): string[] => (existsSync(runsLog) ? readFileSync(runsLog, "utf8").split("\n").filter(Boolean) : []);
+    const lines = (file: string): string[] => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
+    const runs = (): string[] => lines(runsLog);
+    /** Whether the runc wrapper ran with `verb` as a word of its command line. */
+    const ranRunc = (verb: string): boolean => lines(runcLog).some((l) => ` ${l} `.includes(` ${verb} `));
 
     /** A host-network pod on `handler`; remembered for cleanup. */
     const pod = async (name: string, handler: string): Promise<{ id: string; config: PodSandboxConfig }> => {
@@ -72,18 +77,22 @@ function featuresSuite(v: ContainerdVersion): void {
       cc().execSync(id, ["touch", file]);
 
     before(async () => {
-      if (!runcHasRro()) throw new Error("`runc features` does not list the mount option rro; this test needs runc >= 1.1");
+      if (introspects && !runcHasRro()) throw new Error("`runc features` does not list the mount option rro; this test needs runc >= 1.1 (and kernel >= 5.12)");
       tmp = await mkdtemp("/tmp/rtf-");
       runsLog = path.join(tmp, "runs.log");
       const wrapper = path.join(tmp, "containerd-shim-ts-v2");
       await writeFile(wrapper, `#!/bin/sh\necho "$*" >> ${JSON.stringify(runsLog)}\nexec ${JSON.stringify(SHIM_BINARY)} "$@"\n`);
       await chmod(wrapper, 0o755);
+      runcLog = path.join(tmp, "runc.log");
+      const runc = path.join(tmp, "runc");
+      await writeFile(runc, `#!/bin/sh\necho "$*" >> ${JSON.stringify(runcLog)}\nexec runc "$@"\n`);
+      await chmod(runc, 0o755);
       vol = path.join(tmp, "vol");
       await mkdir(path.join(vol, "sub"), { recursive: true });
       execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "rtf", path.join(vol, "sub")]);
       c = await startContainerd(v, {
         cri: true, namespace: CRI_NS, images: ["busybox", "pause"], runtime: TS,
-        extraConfig: criRuntimeToml(v, "tsrunc", { type: "io.containerd.runc.v2", path: wrapper }),
+        extraConfig: criRuntimeToml(v, "tsrunc", { type: "io.containerd.runc.v2", path: wrapper, options: { BinaryName: runc } }),
       });
       client = await CriClient.connect(c.address);
     });
@@ -107,6 +116,8 @@ function featuresSuite(v: ContainerdVersion): void {
         // Same runc behind both shims: the same answer as the Go shim's.
         assert.deepEqual(handlers.get("tsrunc"), handlers.get("runc"));
         assert.ok(runs().includes("-info"), `containerd did not run our binary with -info: ${JSON.stringify(runs())}`);
+        // -info read BinaryName from the containerd.runc.v1.Options containerd wrote on its stdin.
+        assert.ok(ranRunc("features"), `our -info did not run the BinaryName runc: ${JSON.stringify(lines(runcLog))}`);
       });
 
       void test("a container asking for a recursive read-only mount on the ts.v2 handler is not run: containerd 2.1 panics", async () => {
@@ -165,6 +176,11 @@ function featuresSuite(v: ContainerdVersion): void {
       const pids = await criTaskPids(get());
       for (const task of [id, rro, plain]) assert.equal(ppid(pids.get(task)!), daemons[0], `parent of ${task}'s init`);
       assert.ok(runs().some((r) => r.endsWith(" start")), `containerd did not start our binary: ${JSON.stringify(runs())}`);
+      assert.ok(ranRunc("create"), `the containers were not created with the BinaryName runc: ${JSON.stringify(lines(runcLog))}`);
+      const ci = await get().ctr(["containers", "info", rro], { ns: CRI_NS });
+      assert.equal(ci.code, 0, ci.stderr);
+      const info = JSON.parse(ci.stdout) as { Runtime: { Name: string } };
+      assert.equal(info.Runtime.Name, "io.containerd.runc.v2", "what tools reading the container record see");
       const bundle = path.join(get().state, "io.containerd.runtime.v2.task", CRI_NS, id);
       assert.equal(readFileSync(path.join(bundle, "shim-binary-path"), "utf8"), path.join(tmp, "containerd-shim-ts-v2"));
 
