@@ -3,16 +3,18 @@
 //   node dist/bench/ttrpc.js [--seconds 3] [--no-append]
 // Prints a table and appends it to bench/RESULTS.md (section "ttrpc").
 import { execFileSync, fork, spawn } from "node:child_process";
-import { appendFileSync, closeSync, constants as fsc, existsSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { appendFileSync, closeSync, constants as fsc, existsSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { containerd } from "../src/gen/task.js";
 import { Client, Server, unary } from "../src/ttrpc/index.js";
+import { REPO_ROOT } from "../test/helpers/image.js";
 import { makeBundle, requireRoot } from "../test/helpers/rootfs.js";
 
-const SHIM = "/work/main/.deps/containerd/bookworm/usr/bin/containerd-shim-runc-v2";
+/** Where scripts/install-deps.sh unpacks Debian 12's containerd, under this checkout. */
+const SHIM = join(REPO_ROOT, ".deps", "containerd", "bookworm", "usr", "bin", "containerd-shim-runc-v2");
 const TASK = "containerd.task.v2.Task";
 const v2 = containerd.task.v2;
 
@@ -84,13 +86,15 @@ async function startGoShim(dir: string, id: string): Promise<{ path: string; pid
     child.stdout.on("data", (c: Buffer) => (text += c.toString()));
     child.on("close", (code) => (code === 0 ? resolve(text.trim()) : reject(new Error(`Go shim start failed (${code})`))));
   });
+  // The daemon is re-executed from os.Executable(), the resolved path (.deps may be a symlink).
+  const exe = realpathSync(SHIM);
   const pids = (): number[] =>
     readdirSync("/proc")
       .filter((e) => /^\d+$/.test(e))
       .filter((e) => {
         try {
           const argv = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
-          return argv[0] === SHIM && argv.includes(id);
+          return readlinkSync(`/proc/${e}/exe`) === exe && argv.includes(id);
         } catch {
           return false;
         }
@@ -111,7 +115,7 @@ async function main(): Promise<void> {
   if (argv[0] === "--serve") return serve(argv[1]!);
   const seconds = argv.includes("--seconds") ? Number(argv[argv.indexOf("--seconds") + 1]) : 3;
   requireRoot(["runc", "mkfifo"]);
-  if (!existsSync(SHIM)) throw new Error(`Missing Go shim "${SHIM}"`);
+  if (!existsSync(SHIM)) throw new Error(`Missing Go shim "${SHIM}" (run scripts/install-deps.sh)`);
   const dir = await mkdtemp(join(tmpdir(), "bench-ttrpc-"));
   const id = `bench-${process.pid}`;
   const ours = fork(new URL(import.meta.url).pathname, ["--serve", join(dir, "ours.sock")], { stdio: "inherit" });

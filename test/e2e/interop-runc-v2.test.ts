@@ -2,7 +2,7 @@
 // whole task lifecycle, and receives the events it publishes on a ttrpc Events server of ours.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, constants as fsc, openSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, constants as fsc, openSync, readFileSync, readdirSync, readlinkSync, realpathSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Socket, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,9 +10,11 @@ import { join } from "node:path";
 import { suite, test, type TestContext } from "node:test";
 import { containerd, google } from "../../src/gen/task.js";
 import { Client, Server, unary } from "../../src/ttrpc/index.js";
+import { REPO_ROOT } from "../helpers/image.js";
 import { makeBundle, requireRoot } from "../helpers/rootfs.js";
 
-const SHIM = "/work/main/.deps/containerd/bookworm/usr/bin/containerd-shim-runc-v2";
+/** Where scripts/install-deps.sh unpacks Debian 12's containerd, under this checkout. */
+const SHIM = join(REPO_ROOT, ".deps", "containerd", "bookworm", "usr", "bin", "containerd-shim-runc-v2");
 const TASK = "containerd.task.v2.Task";
 const NS = "interop";
 const v2 = containerd.task.v2;
@@ -58,14 +60,18 @@ function shimStart(args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; 
   });
 }
 
-/** Pids of Go shim processes started for container `id` (by this test: the id is unique to it). */
+/**
+ * Pids of Go shim processes started for container `id` (by this test: the id is unique to it). Matched by
+ * executable: the daemon is re-executed from os.Executable(), the resolved path (.deps may be a symlink).
+ */
 function shimPidsFor(id: string): number[] {
+  const exe = realpathSync(SHIM);
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (argv[0] === SHIM && argv.includes(id)) pids.push(Number(entry));
+      if (readlinkSync(`/proc/${entry}/exe`) === exe && argv.includes(id)) pids.push(Number(entry));
     } catch {
       // exited meanwhile
     }

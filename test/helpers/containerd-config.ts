@@ -87,6 +87,25 @@ ${runtimes(rt, p)}[${rt}.cni]
 `;
 }
 
+/** A CRI runtime handler: `runtime_type`, optional absolute `runtime_path` and `options` table. */
+export interface CriRuntime { type: string; path?: string; options?: Record<string, string | boolean> }
+
+/**
+ * TOML adding CRI runtime handler `name` to the config of `version` (append it as extraConfig; the
+ * handlers `test` and `runc` already exist).
+ */
+export function criRuntimeToml(version: "1.6" | "1.7" | "2.1", name: string, rt: CriRuntime): string {
+  const plugin = version === "2.1" ? `plugins."io.containerd.cri.v1.runtime"` : `plugins."io.containerd.grpc.v1.cri"`;
+  const table = `[${plugin}.containerd.runtimes.${name}]`;
+  let out = `${table}\n  runtime_type = ${q(rt.type)}\n`;
+  if (rt.path !== undefined) out += `  runtime_path = ${q(rt.path)}\n`;
+  if (rt.options !== undefined) {
+    out += `${table.slice(0, -1)}.options]\n`;
+    for (const [k, v] of Object.entries(rt.options)) out += `  ${k} = ${typeof v === "string" ? q(v) : String(v)}\n`;
+  }
+  return out;
+}
+
 /** Socket path of the shim serving `id` (grouping id) for containerd at `address` in `ns` (protocol §2.1). */
 export function shimSocketPath(address: string, ns: string, id: string): string {
   const key = path.posix.join(address, ns, id);

@@ -66,6 +66,11 @@ export class CriClient {
     return this.unary(`${RUNTIME_SERVICE}Version`, cri.VersionRequest, cri.VersionResponse, { version: "v1" }, o);
   }
 
+  /** CRI Status: runtime conditions and, on containerd 2.x, the features found for each runtime handler. */
+  status(o?: CallOptions): Promise<runtime.v1.StatusResponse> {
+    return this.unary(`${RUNTIME_SERVICE}Status`, cri.StatusRequest, cri.StatusResponse, { verbose: false }, o);
+  }
+
   async runPodSandbox(config: PodSandboxConfig, runtimeHandler = "", o?: CallOptions): Promise<string> {
     const r = await this.unary(`${RUNTIME_SERVICE}RunPodSandbox`, cri.RunPodSandboxRequest, cri.RunPodSandboxResponse,
       { config, runtimeHandler }, o);
