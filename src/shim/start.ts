@@ -6,11 +6,11 @@
  */
 import { jsonAnswer, MAX_VERSION_ENV, probeTaskVersion } from "./version-probe.js";
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SOCKET_PATH_LIMIT, socketAddress, socketDir, socketPath } from "./address.js";
-import { DAEMON_LOG_LEVEL_ENV, startConfig, type Grouping } from "./config.js";
+import type { Grouping, ShimConfig } from "./config.js";
 import { daemonArgs, type Flags } from "./flags.js";
 import { nodeBootEnv } from "./nodeenv.js";
 import { openLogFifo } from "./logfifo.js";
@@ -40,6 +40,26 @@ export function daemonNodeFlags(env: NodeJS.ProcessEnv, configured?: readonly st
 }
 
 const GROUP_LABELS = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
+
+/** The names config.ts reads, repeated so that `start` loads it only when there is a file to read. */
+export const START_CONFIG_NAMES = {
+  defaultPath: "/etc/containerd-shim-ts/config.toml",
+  env: ["SHIM_TS_CONFIG", "SHIM_TS_GROUPING"],
+  daemonLogLevelEnv: "SHIM_TS_DAEMON_LOG_LEVEL",
+} as const;
+
+/**
+ * The shim config for `start` (src/shim/config.ts), loaded (about 2.5 ms of modules) only when a file or
+ * an override exists. A file it cannot use gives the defaults and the reason: failing `start` would show
+ * containerd a bare exit status, while Create refuses the same file with InvalidArgument naming it.
+ */
+export async function loadStartConfig(env: NodeJS.ProcessEnv, optionsConfigPath: string | undefined,
+  defaultPath: string = START_CONFIG_NAMES.defaultPath): Promise<{ config: ShimConfig; error?: string }> {
+  if (!optionsConfigPath && START_CONFIG_NAMES.env.every((name) => !env[name]) && !existsSync(defaultPath)) {
+    return { config: { grouping: "pod", runtimeOptions: {} } };
+  }
+  return (await import("./config.js")).startConfig(env, optionsConfigPath);
+}
 
 /**
  * The grouping id: with "namespace" grouping one for the whole namespace; else the first group annotation
@@ -143,9 +163,7 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
   const options = stdin.length > 0 ? await import("./options.js") : undefined;
   const input: StartInput = options ? options.decodeStartInput(stdin, flags.id, flags.namespace) : {};
   const shimOpts = options?.shimOptions(input.options);
-  // A file the shim cannot use must not fail `start` (containerd would show a bare exit status): the
-  // daemon starts with defaults, and Create refuses the file with InvalidArgument naming it.
-  const { config, error: configError } = startConfig(env, shimOpts?.configPath);
+  const { config, error: configError } = await loadStartConfig(env, shimOpts?.configPath);
   const debug = flags.debug || input.bootstrap?.debug === true;
   const { log } = openLogFifo(bundle, config.logLevel ?? (debug ? "debug" : "info"), { id: flags.id, namespace: flags.namespace });
   if (configError !== undefined) log.warn("cannot use the shim config file, starting with defaults", { error: configError });
@@ -170,8 +188,8 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
   try {
     const daemonEnv = nodeBootEnv(env);
     if (input.bootstrap?.ttrpcAddress) daemonEnv["TTRPC_ADDRESS"] = input.bootstrap.ttrpcAddress;
-    if (config.logLevel !== undefined) daemonEnv[DAEMON_LOG_LEVEL_ENV] = config.logLevel;
-    else delete daemonEnv[DAEMON_LOG_LEVEL_ENV];
+    if (config.logLevel !== undefined) daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv] = config.logLevel;
+    else delete daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv];
     closeInheritedFds([listenerFd(bound)]);
     const nodeFlags = daemonNodeFlags(env, config.runtimeFlags);
     pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, listenerFd(bound), daemonEnv, nodeFlags);

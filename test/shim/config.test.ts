@@ -6,9 +6,9 @@ import { google, runtimeoptions } from "../../src/gen/bootstrap.js";
 import { containerd } from "../../src/gen/task.js";
 import { SOCKET_DIR_ENV } from "../../src/shim/address.js";
 import {
-  configPath, DAEMON_LOG_LEVEL_ENV, daemonLogLevel, DEFAULT_CONFIG_PATH, loadShimConfig, resolveShimConfig, startConfig,
+  CONFIG_ENV, configPath, DAEMON_LOG_LEVEL_ENV, GROUPING_ENV, daemonLogLevel, DEFAULT_CONFIG_PATH, loadShimConfig, resolveShimConfig, startConfig,
 } from "../../src/shim/config.js";
-import { daemonNodeFlags, DAEMON_NODE_FLAGS, groupingId } from "../../src/shim/start.js";
+import { daemonNodeFlags, DAEMON_NODE_FLAGS, groupingId, loadStartConfig, START_CONFIG_NAMES } from "../../src/shim/start.js";
 import { Client } from "../../src/ttrpc/index.js";
 import { waitFor } from "../helpers/wait.js";
 import { alive, daemonsFor, requireRoot, runShim, tempDir } from "./run.js";
@@ -243,5 +243,21 @@ void suite("shim start with a config file", () => {
     );
     process.kill(d.pid, "SIGTERM");
     await waitFor(() => !alive(d.pid), { what: "the daemon to exit on SIGTERM" });
+  });
+});
+
+void suite("start's config loading", () => {
+  void test("repeats config.ts's names, and loads config.ts only when there is something to read", async (t) => {
+    assert.equal(START_CONFIG_NAMES.defaultPath, DEFAULT_CONFIG_PATH);
+    assert.deepEqual(START_CONFIG_NAMES.env, [CONFIG_ENV, GROUPING_ENV]);
+    assert.equal(START_CONFIG_NAMES.daemonLogLevelEnv, DAEMON_LOG_LEVEL_ENV);
+    const dir = await tempDir(t, "shim-config-");
+    const none = path.join(dir, "none.toml");
+    const here = file(dir, "here.toml", 'grouping = "namespace"\n');
+    assert.deepEqual(await loadStartConfig({}, undefined, none), { config: { grouping: "pod", runtimeOptions: {} } });
+    assert.equal((await loadStartConfig({}, here, none)).config.grouping, "namespace");
+    assert.equal((await loadStartConfig({ [CONFIG_ENV]: here }, undefined, none)).config.grouping, "namespace");
+    assert.equal((await loadStartConfig({ [GROUPING_ENV]: "namespace" }, undefined, none)).config.grouping, "namespace");
+    assert.match((await loadStartConfig({ [CONFIG_ENV]: none }, undefined, none)).error ?? "", /Cannot read shim config file ".*none\.toml": ENOENT/);
   });
 });
