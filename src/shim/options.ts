@@ -32,6 +32,8 @@ export interface StartInput {
 export interface ShimOptions {
   shimCgroup: string;
   binaryName: string;
+  /** runtimeoptions.v1.Options `config_path`: the shim config file to read (src/shim/config.ts). */
+  configPath?: string;
 }
 
 const RUNC_OPTIONS = "containerd.runc.v1.Options";
@@ -126,8 +128,11 @@ export function shimOptions(options: AnyMessage | undefined): ShimOptions {
         return { shimCgroup: o.shimCgroup, binaryName: "" };
       }
       case RUNTIME_OPTIONS: {
-        const toml = runtimeOptionsToml(runtimeoptions.v1.Options.decode(options.value));
-        return { shimCgroup: tomlString(toml, "ShimCgroup") ?? "", binaryName: tomlString(toml, "BinaryName") ?? "" };
+        const o = runtimeoptions.v1.Options.decode(options.value);
+        const toml = runtimeOptionsToml(o);
+        const out: ShimOptions = { shimCgroup: tomlString(toml, "ShimCgroup") ?? "", binaryName: tomlString(toml, "BinaryName") ?? "" };
+        if (o.configPath) out.configPath = o.configPath;
+        return out;
       }
       default:
         return out;

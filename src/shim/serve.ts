@@ -10,6 +10,7 @@ import { Reaper, setChildSubreaper } from "../sys/index.js";
 import { SANDBOX_SERVICE, SandboxService } from "../sandbox/index.js";
 import { TaskService } from "../task/index.js";
 import { Server } from "../ttrpc/index.js";
+import { daemonLogLevel, resolveShimConfig } from "./config.js";
 import type { Flags } from "./flags.js";
 import { openLogFifo } from "./logfifo.js";
 import { RemotePublisher } from "./publisher.js";
@@ -62,7 +63,8 @@ function guardProcess(log: Logger): void {
 
 /** Runs the daemon until shutdown, then exits the process with status 0. */
 export async function serve(flags: Flags): Promise<void> {
-  const { log } = openLogFifo(process.cwd(), flags.debug ? "debug" : "info", { id: flags.id, namespace: flags.namespace });
+  const level = daemonLogLevel(process.env, flags.debug);
+  const { log } = openLogFifo(process.cwd(), level, { id: flags.id, namespace: flags.namespace });
   guardProcess(log);
   const shutdown = new Shutdown(log);
   const exit = (reason: string): void => {
@@ -84,7 +86,8 @@ export async function serve(flags: Flags): Promise<void> {
     publisher.close();
   }, DRAIN_EVENTS_MS);
 
-  const task = new TaskService({ namespace: flags.namespace, reaper, publisher, log, shimPid: process.pid });
+  const loadConfig = (configPath: string | undefined) => resolveShimConfig(process.env, configPath);
+  const task = new TaskService({ namespace: flags.namespace, reaper, publisher, log, shimPid: process.pid, loadConfig });
   const server = new Server({ log: log.child({ module: "ttrpc" }) });
   const methods = task.methods();
   for (const name of TASK_SERVICES) server.register(name, methods);

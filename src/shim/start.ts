@@ -6,10 +6,11 @@
  */
 import { jsonAnswer, MAX_VERSION_ENV, probeTaskVersion } from "./version-probe.js";
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SOCKET_PATH_LIMIT, socketAddress, socketDir, socketPath } from "./address.js";
+import type { Grouping, ShimConfig } from "./config.js";
 import { daemonArgs, type Flags } from "./flags.js";
 import { nodeBootEnv } from "./nodeenv.js";
 import { openLogFifo } from "./logfifo.js";
@@ -31,17 +32,42 @@ export const DAEMON_NODE_FLAGS: readonly string[] = ["--lite-mode"];
 /** Space-separated Node flags for the daemon, replacing {@link DAEMON_NODE_FLAGS} when set (may be empty). */
 export const DAEMON_NODE_FLAGS_ENV = "SHIM_TS_DAEMON_NODE_FLAGS";
 
-/** The Node flags the daemon is started with. */
-export function daemonNodeFlags(env: NodeJS.ProcessEnv): string[] {
+/** The Node flags the daemon is started with: the environment's, else the config file's, else the defaults. */
+export function daemonNodeFlags(env: NodeJS.ProcessEnv, configured?: readonly string[]): string[] {
   const fromEnv = env[DAEMON_NODE_FLAGS_ENV];
-  if (fromEnv === undefined) return [...DAEMON_NODE_FLAGS];
+  if (fromEnv === undefined) return [...(configured ?? DAEMON_NODE_FLAGS)];
   return fromEnv.split(/\s+/).filter((f) => f !== "");
 }
 
 const GROUP_LABELS = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
 
-/** The grouping id: the first group annotation in `<bundle>/config.json`, else the task id. */
-export function groupingId(bundle: string, id: string): string {
+/** The names config.ts reads, repeated so that `start` loads it only when there is a file to read. */
+export const START_CONFIG_NAMES = {
+  defaultPath: "/etc/containerd-shim-ts/config.toml",
+  env: ["SHIM_TS_CONFIG", "SHIM_TS_GROUPING"],
+  daemonLogLevelEnv: "SHIM_TS_DAEMON_LOG_LEVEL",
+} as const;
+
+/**
+ * The shim config for `start` (src/shim/config.ts), loaded (about 2.5 ms of modules) only when a file or
+ * an override exists. A file it cannot use gives the defaults and the reason: failing `start` would show
+ * containerd a bare exit status, while Create refuses the same file with InvalidArgument naming it.
+ */
+export async function loadStartConfig(env: NodeJS.ProcessEnv, optionsConfigPath: string | undefined,
+  defaultPath: string = START_CONFIG_NAMES.defaultPath): Promise<{ config: ShimConfig; error?: string }> {
+  if (!optionsConfigPath && START_CONFIG_NAMES.env.every((name) => !env[name]) && !existsSync(defaultPath)) {
+    return { config: { grouping: "pod", runtimeOptions: {} } };
+  }
+  return (await import("./config.js")).startConfig(env, optionsConfigPath);
+}
+
+/**
+ * The grouping id: with "namespace" grouping one for the whole namespace; else the first group annotation
+ * in `<bundle>/config.json`, else the task id.
+ */
+export function groupingId(bundle: string, id: string, grouping: Grouping = "pod"): string {
+  // "" never equals a task id, and join(address, ns, "") is the namespace's own key.
+  if (grouping === "namespace") return "";
   let spec: unknown;
   try {
     spec = JSON.parse(readFileSync(path.join(bundle, "config.json"), "utf8"));
@@ -108,9 +134,9 @@ export function closeInheritedFds(keep: readonly number[] = []): number[] {
   return closed;
 }
 
-function spawnDaemon(args: string[], cwd: string, fd: number, env: NodeJS.ProcessEnv): Promise<number> {
+function spawnDaemon(args: string[], cwd: string, fd: number, env: NodeJS.ProcessEnv, nodeFlags: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...daemonNodeFlags(env), BIN_SCRIPT, ...args], {
+    const child = spawn(process.execPath, [...nodeFlags, BIN_SCRIPT, ...args], {
       cwd,
       env,
       detached: true,
@@ -136,9 +162,13 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
   const stdin = await readStdin();
   const options = stdin.length > 0 ? await import("./options.js") : undefined;
   const input: StartInput = options ? options.decodeStartInput(stdin, flags.id, flags.namespace) : {};
+  const shimOpts = options?.shimOptions(input.options);
+  const { config, error: configError } = await loadStartConfig(env, shimOpts?.configPath);
   const debug = flags.debug || input.bootstrap?.debug === true;
-  const { log } = openLogFifo(bundle, debug ? "debug" : "info", { id: flags.id, namespace: flags.namespace });
-  const address = socketAddress(flags.address, flags.namespace, groupingId(bundle, flags.id), socketDir(input.bootstrap?.socketDir, env));
+  const { log } = openLogFifo(bundle, config.logLevel ?? (debug ? "debug" : "info"), { id: flags.id, namespace: flags.namespace });
+  if (configError !== undefined) log.warn("cannot use the shim config file, starting with defaults", { error: configError });
+  const group = groupingId(bundle, flags.id, config.grouping);
+  const address = socketAddress(flags.address, flags.namespace, group, socketDir(input.bootstrap?.socketDir, env));
   const sockPath = socketPath(address);
   if (Buffer.byteLength(sockPath) > SOCKET_PATH_LIMIT) {
     throw new Error(`Cannot create socket "${sockPath}": path longer than ${SOCKET_PATH_LIMIT} bytes`);
@@ -158,9 +188,12 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
   try {
     const daemonEnv = nodeBootEnv(env);
     if (input.bootstrap?.ttrpcAddress) daemonEnv["TTRPC_ADDRESS"] = input.bootstrap.ttrpcAddress;
+    if (config.logLevel !== undefined) daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv] = config.logLevel;
+    else delete daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv];
     closeInheritedFds([listenerFd(bound)]);
-    pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, listenerFd(bound), daemonEnv);
-    const shimCgroup = options?.shimOptions(input.options).shimCgroup ?? "";
+    const nodeFlags = daemonNodeFlags(env, config.runtimeFlags);
+    pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, listenerFd(bound), daemonEnv, nodeFlags);
+    const shimCgroup = shimOpts?.shimCgroup ?? "";
     if (shimCgroup !== "") {
       for (const err of joinCgroup(pid, shimCgroup)) log.warn("cannot move the shim into its cgroup", { error: err });
     }

@@ -31,9 +31,28 @@ export interface OptionCodecs {
   runcOptions(value: Uint8Array): Record<string, unknown>;
   linuxCreateOptions(value: Uint8Array): Record<string, unknown>;
   runtimeOptions(value: Uint8Array): { configBody?: Uint8Array | null; configPath?: string | null };
-  /** Reads the TOML file a `runtimeoptions.v1.Options` names in `config_path` (ctr --runtime-config-path). */
-  readConfigFile?(path: string): string;
 }
+
+/** The shim config file as a Create needs it (src/shim/config.ts `ShimConfig` satisfies it). */
+export interface TaskConfig {
+  /** The OCI runtime binary, used when the runtime options give no BinaryName. */
+  runtime?: string;
+  /** Runtime options (the options table's keys: BinaryName, Root, ...) from a file named by ConfigPath, type-checked. */
+  runtimeOptions: Record<string, string | number | boolean>;
+}
+
+/**
+ * Loads the shim config file for a Create; `configPath` is the runtimeoptions.v1.Options `config_path`,
+ * if the options carry one. Throws InvalidArgument naming the file and key for a file it cannot use.
+ * Injected by the shim (the composition root), which owns the file's format.
+ */
+export type ConfigLoader = (configPath: string | undefined) => TaskConfig;
+
+/** The loader of a task service that has no config file: a ConfigPath cannot be honoured. */
+export const NO_CONFIG: ConfigLoader = (configPath) => {
+  if (configPath === undefined) return { runtimeOptions: {} };
+  throw invalidArgument(`Cannot read shim config file "${configPath}": no config loader`);
+};
 
 const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
 const bool = (v: unknown) => (v === true ? true : undefined);
@@ -45,15 +64,28 @@ export function typeName(typeUrl: string): string {
   return i >= 0 ? typeUrl.slice(i + 1) : typeUrl;
 }
 
-/** Parses `any` into RuntimeOptions. Unknown types are an InvalidArgument error naming the type. */
-export function parseOptions(any: AnyLike | null | undefined, codecs: OptionCodecs): RuntimeOptions {
-  if (any === null || any === undefined || !any.typeUrl) return {};
+/**
+ * Parses `any` into RuntimeOptions and applies the shim config file (`loadConfig`): a
+ * runtimeoptions.v1.Options naming a file in `config_path` takes its runtime options from that file, and
+ * the file's `runtime` is the binary unless a BinaryName was given (the more specific setting wins).
+ * Unknown types, and files the loader refuses, are InvalidArgument errors naming the type or the file.
+ */
+export function parseOptions(any: AnyLike | null | undefined, codecs: OptionCodecs, loadConfig: ConfigLoader = NO_CONFIG): RuntimeOptions {
+  const { options, configPath } = decodeOptions(any, codecs);
+  const config = loadConfig(configPath);
+  const out = configPath === undefined ? options : { ...fromToml(config.runtimeOptions), ...options };
+  if (out.binaryName === undefined && config.runtime) out.binaryName = config.runtime;
+  return out;
+}
+
+function decodeOptions(any: AnyLike | null | undefined, codecs: OptionCodecs): { options: RuntimeOptions; configPath?: string } {
+  if (any === null || any === undefined || !any.typeUrl) return { options: {} };
   const value = any.value ?? new Uint8Array();
   const type = typeName(any.typeUrl);
   switch (type) {
     case "containerd.runc.v1.Options": {
       const o = codecs.runcOptions(value);
-      return clean({
+      return { options: clean({
         binaryName: str(o.binaryName),
         root: str(o.root),
         systemdCgroup: bool(o.systemdCgroup),
@@ -65,11 +97,11 @@ export function parseOptions(any: AnyLike | null | undefined, codecs: OptionCode
         criuPath: str(o.criuPath),
         criuImagePath: str(o.criuImagePath),
         criuWorkPath: str(o.criuWorkPath),
-      });
+      }) };
     }
     case "containerd.linux.runc.CreateOptions": {
       const o = codecs.linuxCreateOptions(value);
-      return clean({
+      return { options: clean({
         noPivotRoot: bool(o.noPivotRoot),
         noNewKeyring: bool(o.noNewKeyring),
         shimCgroup: str(o.shimCgroup),
@@ -77,26 +109,18 @@ export function parseOptions(any: AnyLike | null | undefined, codecs: OptionCode
         ioGid: num(o.ioGid),
         criuImagePath: str(o.criuImagePath),
         criuWorkPath: str(o.criuWorkPath),
-      });
+      }) };
     }
     case "runtimeoptions.v1.Options": {
       const o = codecs.runtimeOptions(value);
-      let body = o.configBody && o.configBody.length > 0 ? Buffer.from(o.configBody).toString("utf8") : "";
-      // CRI sends the TOML table inline; `ctr --runtime-config-path` sends only a path to it.
-      if (body === "" && o.configPath && codecs.readConfigFile !== undefined) body = readConfig(codecs, o.configPath);
-      return fromToml(parseTomlTable(body));
+      // CRI sends the options table inline, or, when the table sets ConfigPath, only that path (and drops
+      // the other keys); `ctr --runtime-config-path` sends only a path. The file is the shim config file.
+      if (o.configPath) return { options: {}, configPath: o.configPath };
+      const body = o.configBody && o.configBody.length > 0 ? Buffer.from(o.configBody).toString("utf8") : "";
+      return { options: fromToml(parseTomlTable(body)) };
     }
     default:
       throw invalidArgument(`Cannot use runtime options of type "${any.typeUrl}": unsupported type`);
-  }
-}
-
-function readConfig(codecs: OptionCodecs, file: string): string {
-  try {
-    return codecs.readConfigFile!(file);
-  } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw invalidArgument(`Cannot read runtime options file "${file}": ${why}`, { cause: err });
   }
 }
 

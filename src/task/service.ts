@@ -2,7 +2,7 @@
  * containerd.task.v2.Task / containerd.task.v3.Task: a thin adapter from protobuf requests to
  * containers and processes. State is answered from memory (containerd gives it 2 s).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { failedPrecondition, notFound, unimplemented } from "../errdefs.js";
 import { containerd as boot, runtimeoptions } from "../gen/bootstrap.js";
 import { containerd, google } from "../gen/task.js";
@@ -15,7 +15,7 @@ import { Container, type ContainerEnv } from "./container.js";
 import { TaskEvents, timestamp, ZERO_TIME, type Publisher } from "./events.js";
 import { addExec, deleteExec, killExec, startExec } from "./exec.js";
 import { ExitRouter } from "./exits.js";
-import { checkOptions, parseOptions, type RuntimeOptions } from "./options.js";
+import { checkOptions, parseOptions, type ConfigLoader, type RuntimeOptions } from "./options.js";
 import { checkpointTask, parseCheckpointOptions } from "./checkpoint.js";
 import type { Proc, Status } from "./process.js";
 import { readStats } from "../cgroups/index.js";
@@ -32,6 +32,8 @@ export interface TaskServiceDeps {
   publisher: Publisher;
   log: Logger;
   shimPid: number;
+  /** Loads the shim config file for each Create (src/shim/config.ts); default: no file. */
+  loadConfig?: ConfigLoader;
 }
 
 /** The task service of one shim: every container it holds. */
@@ -120,7 +122,7 @@ export class TaskService {
   private async create(r: containerd.task.v2.CreateTaskRequest, signal: AbortSignal) {
     validateId(r.id, "container");
     if (this.containers.has(r.id)) throw failedPrecondition(`Cannot create task "${r.id}": already exists`);
-    const options = parseOptions(r.options, OPTION_CODECS);
+    const options = parseOptions(r.options, OPTION_CODECS, this.deps.loadConfig);
     checkOptions(options, { systemdRunning: existsSync("/run/systemd/system") });
     const restoreFrom = r.checkpoint ? { imagePath: r.checkpoint, parentPath: r.parentCheckpoint } : undefined;
     const rootfs = (r.rootfs ?? []).map((m) => ({
@@ -279,5 +281,4 @@ const OPTION_CODECS = {
   runcOptions: (v: Uint8Array) => boot.runc.v1.Options.decode(v) as unknown as Record<string, unknown>,
   linuxCreateOptions: (v: Uint8Array) => boot.linux.runc.CreateOptions.decode(v) as unknown as Record<string, unknown>,
   runtimeOptions: (v: Uint8Array) => runtimeoptions.v1.Options.decode(v),
-  readConfigFile: (file: string) => readFileSync(file, "utf8"),
 };

@@ -153,7 +153,7 @@ perVersion("runtime options", (get) => {
     const c = get();
     const r = await c.ctr(run(path.join(c.dir, "missing.toml"), "mf1", ["true"], ["--rm"]));
     assert.notEqual(r.code, 0, describe(c, "ctr run", r));
-    assert.match(r.stderr, /Cannot read runtime options file ".*missing\.toml": ENOENT/, describe(c, "ctr run", r));
+    assert.match(r.stderr, /Cannot read shim config file ".*missing\.toml": ENOENT/, describe(c, "ctr run", r));
     await c.ctr(["container", "delete", "mf1"]);
     await assertNoLeftovers(c, "mf1");
   });

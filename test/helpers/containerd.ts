@@ -27,6 +27,7 @@ export interface ContainerdOptions {
   namespace?: string;        // default ctr namespace; default a unique "e2e-<hex>"
   images?: ("busybox" | "pause")[];  // imported at start; default ["busybox"]
   extraConfig?: string;      // appended to config.toml
+  logLevel?: string;         // containerd --log-level (the config says "debug", which also gives shims -debug)
   env?: Record<string, string>;
 }
 export interface CtrResult { stdout: string; stderr: string; code: number | null; signal: string | null }
@@ -122,7 +123,8 @@ class Instance implements Containerd {
 
   async launch(): Promise<void> {
     const log = openSync(this.logPath, "a");
-    const proc = spawn(path.join(this.usrBin, "containerd"), ["--config", path.join(this.dir, "config.toml")], {
+    const level = this.opts.logLevel === undefined ? [] : ["--log-level", this.opts.logLevel];
+    const proc = spawn(path.join(this.usrBin, "containerd"), ["--config", path.join(this.dir, "config.toml"), ...level], {
       cwd: this.dir, env: this.env, stdio: ["ignore", log, log],
     });
     closeSync(log);

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { containerd } from "../../src/gen/task.js";
 import { Logger } from "../../src/log.js";
+import { resolveShimConfig } from "../../src/shim/config.js";
 import { Reaper, setChildSubreaper } from "../../src/sys/index.js";
 import { TaskService } from "../../src/task/index.js";
 import type { CallContext } from "../../src/ttrpc/index.js";
@@ -46,6 +47,8 @@ export function makeService() {
     publisher: { publish: (topic, _t, value) => events.push({ topic, value }) },
     log: new Logger(),
     shimPid: process.pid,
+    // As the daemon does (src/shim/serve.ts), without the host's SHIM_TS_CONFIG/SHIM_TS_GROUPING.
+    loadConfig: (configPath) => resolveShimConfig({}, configPath),
   });
   const methods = svc.methods();
   const T = containerd.task.v2 as unknown as Record<string, { encode(m: object): { finish(): Uint8Array }; decode(b: Uint8Array): unknown }>;
