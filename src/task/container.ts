@@ -219,6 +219,24 @@ export class Container implements ExitTarget {
     });
   }
 
+  /**
+   * Called by the router when the init exit was held back for its bound: execs still starting are
+   * aborted and exec processes still running are killed, so their exits (and then the init's) follow.
+   */
+  onHoldExpired(): void {
+    this.env.log.warn("init exit held too long by execs: ending them", { id: this.id, liveExecs: this.liveExecs });
+    for (const e of this.execs.values()) {
+      if (e.starting !== undefined) e.starting.abort.abort(new Error("container init exited"));
+      else if (e.status === "running" && !e.hasExited && e.pid > 0) {
+        try {
+          process.kill(e.pid, "SIGKILL");
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+  }
+
   /** Removes a file we wrote, ignoring its absence. */
   static async removeQuietly(file: string): Promise<void> {
     await unlink(file).catch(() => {});

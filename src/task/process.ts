@@ -41,6 +41,8 @@ export class Proc {
   io: IOHandle | undefined;
   /** OCI process spec of an exec (JSON object), unused for the init. */
   spec: object | undefined;
+  /** Set while an exec's Start runs: `done` settles when it ended, whatever the outcome. */
+  starting: { done: Promise<void>; abort: AbortController } | undefined;
   private readonly exited: Promise<void>;
   private resolveExited!: () => void;
 

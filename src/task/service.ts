@@ -9,12 +9,12 @@ import { containerd, google } from "../gen/task.js";
 import type { Logger } from "../log.js";
 import { Runc } from "../runc/index.js";
 import type { Exit, Reaper } from "../sys/index.js";
-import { unary, type Method } from "../ttrpc/index.js";
+import { unary, type CallContext, type Method } from "../ttrpc/index.js";
 import { validateId } from "./bundle.js";
 import { Container, type ContainerEnv } from "./container.js";
 import { TaskEvents, timestamp, ZERO_TIME, type Publisher } from "./events.js";
 import { addExec, deleteExec, killExec, startExec } from "./exec.js";
-import { ExitRouter } from "./exits.js";
+import { ExitRouter, type ExitLimits } from "./exits.js";
 import { checkOptions, parseOptions, type ConfigLoader, type RuntimeOptions } from "./options.js";
 import { checkpointTask, parseCheckpointOptions } from "./checkpoint.js";
 import type { Proc, Status } from "./process.js";
@@ -34,6 +34,8 @@ export interface TaskServiceDeps {
   shimPid: number;
   /** Loads the shim config file for each Create (src/shim/config.ts); default: no file. */
   loadConfig?: ConfigLoader;
+  /** Bounds of the exit router's waits (tests shorten them); defaults in exits.ts. */
+  exitLimits?: Partial<ExitLimits>;
 }
 
 /** The task service of one shim: every container it holds. */
@@ -52,6 +54,7 @@ export class TaskService {
       (t) => (t as Container).onInitExit(),
       // A terminal's output is in the FIFO before its exit is known: ctr stops reading at the exit.
       (p: Proc) => (p.stdio.terminal && p.io !== undefined ? p.io.drain({ timeoutMs: TERMINAL_SETTLE_MS }) : undefined),
+      { onHoldExpired: (t) => (t as Container).onHoldExpired(), limits: deps.exitLimits },
     );
     deps.reaper.onExit((e) => this.router.handle(e));
     this.env = {
@@ -89,7 +92,7 @@ export class TaskService {
       Start: unary(T.StartRequest, T.StartResponse, (r, ctx) => this.start(r, ctx.signal)),
       State: unary(T.StateRequest, T.StateResponse, (r) => this.state(r)),
       Delete: unary(T.DeleteRequest, T.DeleteResponse, (r, ctx) => this.delete(r, ctx.signal)),
-      Kill: unary(T.KillRequest, Empty, (r) => this.kill(r)),
+      Kill: unary(T.KillRequest, Empty, (r, ctx) => this.kill(r, ctx)),
       Wait: unary(T.WaitRequest, T.WaitResponse, (r, ctx) => this.wait(r, ctx.signal)),
       Exec: unary(T.ExecProcessRequest, Empty, (r) => this.exec(r)),
       ResizePty: unary(T.ResizePtyRequest, Empty, (r) => this.resize(r)),
@@ -185,10 +188,15 @@ export class TaskService {
     return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: p.exitedAt ? timestamp(p.exitedAt) : ZERO_TIME };
   }
 
-  private async kill(r: containerd.task.v2.KillRequest) {
+  /**
+   * The exits a Kill causes are recorded and published after its reply was written: containerd 2.x
+   * deletes the task and closes its connection on /tasks/exit, and a reply still pending is then lost.
+   */
+  private async kill(r: containerd.task.v2.KillRequest, ctx: CallContext) {
     const c = this.get(r.id);
+    ctx.afterReply(this.router.holdExits(c));
     if (r.execId === "") await c.kill(r.signal, r.all);
-    else killExec(c.process(r.execId), r.signal);
+    else await killExec(c.process(r.execId), r.signal);
     return {};
   }
 

@@ -20,6 +20,8 @@ interface Call {
   timer: NodeJS.Timeout | undefined;
   /** A response went out already (deadline); the handler's late result is dropped. */
   answered: boolean;
+  /** afterReply callbacks; undefined once the answer was written (or never will be). */
+  replied: (() => void)[] | undefined;
 }
 
 /** What a connection needs from its server. */
@@ -72,6 +74,7 @@ export class ServerConnection {
     for (const call of this.calls.values()) {
       clearTimeout(call.timer);
       call.controller.abort(reason);
+      flushReplied(call);
     }
     this.socket.destroy();
     this.opts.onClose(this);
@@ -127,7 +130,7 @@ export class ServerConnection {
   }
 
   private async run(id: number, method: Method, req: ttrpc.Request): Promise<void> {
-    const call: Call = { controller: new AbortController(), timer: undefined, answered: false };
+    const call: Call = { controller: new AbortController(), timer: undefined, answered: false, replied: [] };
     this.calls.set(id, call);
     const timeoutNano = req.timeoutNano;
     if (timeoutNano > 0 && timeoutNano / 1e6 <= MAX_TIMER_MS) {
@@ -138,15 +141,20 @@ export class ServerConnection {
       metadata: metadataMap(req.metadata),
       service: req.service,
       method: req.method,
+      afterReply: (cb) => {
+        if (call.replied === undefined) queueMicrotask(cb);
+        else call.replied.push(cb);
+      },
     };
+    const written = (): void => flushReplied(call);
     try {
       const res = await method.call(req.payload, ctx);
-      if (!call.answered) this.sendOk(id, res);
+      if (!call.answered) this.sendOk(id, res, written);
     } catch (err) {
       if (!(err instanceof ShimError) && !call.controller.signal.aborted) {
         this.opts.log.error("ttrpc handler failed", { service: req.service, method: req.method, error: err });
       }
-      if (!call.answered) this.sendError(id, err);
+      if (!call.answered) this.sendError(id, err, written);
     } finally {
       clearTimeout(call.timer);
       this.calls.delete(id);
@@ -157,31 +165,32 @@ export class ServerConnection {
   private onDeadline(id: number, call: Call): void {
     call.answered = true;
     call.controller.abort(new ShimError("DeadlineExceeded", "context deadline exceeded"));
-    this.sendStatus(id, "DeadlineExceeded", "context deadline exceeded");
+    this.sendStatus(id, "DeadlineExceeded", "context deadline exceeded", () => flushReplied(call));
   }
 
-  private sendOk(id: number, payload: Uint8Array): void {
+  private sendOk(id: number, payload: Uint8Array, written?: () => void): void {
     const size = okResponseSize(payload.length);
     if (size > this.opts.maxMessage) {
       const msg = `message length ${size} exceeds maximum message size of ${this.opts.maxMessage}`;
-      return this.sendStatus(id, "ResourceExhausted", msg);
+      return this.sendStatus(id, "ResourceExhausted", msg, written);
     }
-    this.write(encodeOkResponseFrame(id, payload));
+    this.write(encodeOkResponseFrame(id, payload), written);
   }
 
-  private sendError(id: number, err: unknown): void {
+  private sendError(id: number, err: unknown, written?: () => void): void {
     const st = toStatus(err);
-    this.write(encodeStatusResponseFrame(id, st.code, st.message));
+    this.write(encodeStatusResponseFrame(id, st.code, st.message), written);
   }
 
-  private sendStatus(id: number, code: ShimError["code"], message: string): void {
-    this.write(encodeStatusResponseFrame(id, grpcCode(code), message));
+  private sendStatus(id: number, code: ShimError["code"], message: string, written?: () => void): void {
+    this.write(encodeStatusResponseFrame(id, grpcCode(code), message), written);
   }
 
-  private write(frame: Buffer): void {
-    if (this.closed || this.socket.destroyed || !this.socket.writable) return;
+  /** Writes a whole frame; `written` runs once the kernel has it, or at once if it cannot be written. */
+  private write(frame: Buffer, written?: () => void): void {
+    if (this.closed || this.socket.destroyed || !this.socket.writable) return written?.();
     // Backpressure: a peer that does not read its answers stops being read from, bounding our memory.
-    if (!this.socket.write(frame) && !this.socket.isPaused()) {
+    if (!this.socket.write(frame, written && (() => written())) && !this.socket.isPaused()) {
       this.socket.pause();
       this.socket.once("drain", () => this.socket.resume());
     }
@@ -192,4 +201,11 @@ export class ServerConnection {
     // end() flushes queued responses before FIN; then the socket is released.
     this.socket.end(() => this.close());
   }
+}
+
+/** Runs a call's afterReply callbacks once; later registrations run at once. */
+function flushReplied(call: Call): void {
+  const cbs = call.replied;
+  call.replied = undefined;
+  for (const cb of cbs ?? []) cb();
 }

@@ -18,6 +18,11 @@ export interface CallContext {
   metadata: ReadonlyMap<string, string[]>;
   service: string;
   method: string;
+  /**
+   * Runs `cb` once this call's answer was written to the socket (the kernel has it), or once it never
+   * will be (connection closed). Already done: `cb` runs in a microtask.
+   */
+  afterReply(cb: () => void): void;
 }
 
 /** One RPC method over raw payloads. Throw `ShimError` to answer with a status. */

@@ -159,3 +159,59 @@ void suite("Proc", () => {
     assert.equal(p.exitStatus, 5);
   });
 });
+
+void suite("ExitRouter bounds: Kill replies and held init exits", () => {
+  void test("holds an exit while a Kill of its container is in flight, and publishes it once the reply was written", async () => {
+    const published: string[] = [];
+    const router = new ExitRouter((_t, p, e) => published.push(`exit ${p.id} ${e.status}`));
+    const target: ExitTarget = { liveExecs: 0, initExited: false };
+    const other: ExitTarget = { liveExecs: 0, initExited: false };
+    const init = new Proc("c1", "", stdio);
+    const otherInit = new Proc("c2", "", stdio);
+    init.pid = 70;
+    otherInit.pid = 71;
+    router.subscribe().started(target, init);
+    router.subscribe().started(other, otherInit);
+    const release = router.holdExits(target);
+    router.handle({ pid: 70, status: 137, at });
+    router.handle({ pid: 71, status: 1, at });
+    assert.deepEqual(published, ["exit c2 1"], "another container's exit is not held");
+    assert.equal(init.hasExited, false, "Wait must not return before the Kill reply either");
+    published.push("reply Kill");
+    release();
+    release(); // idempotent
+    await init.wait();
+    assert.deepEqual(published, ["exit c2 1", "reply Kill", "exit c1 137"]);
+  });
+
+  void test("publishes a held exit after killReplyMs when the reply is never written", async () => {
+    const published: string[] = [];
+    const router = new ExitRouter((_t, p, e) => published.push(`exit ${p.id} ${e.status}`), undefined, undefined, { limits: { killReplyMs: 20 } });
+    const target: ExitTarget = { liveExecs: 0, initExited: false };
+    const init = new Proc("c1", "", stdio);
+    init.pid = 72;
+    router.subscribe().started(target, init);
+    router.holdExits(target);
+    router.handle({ pid: 72, status: 9, at });
+    await init.wait();
+    assert.deepEqual(published, ["exit c1 9"]);
+  });
+
+  void test("a held init exit asks the container to end its execs after execHoldMs, and goes out after execGraceMs", async () => {
+    const published: string[] = [];
+    const router = new ExitRouter((_t, p, e) => published.push(`exit ${p.id} ${e.status}`), undefined, undefined, {
+      limits: { execHoldMs: 20, execGraceMs: 20 },
+      onHoldExpired: () => published.push("hold expired"),
+    });
+    const target: ExitTarget = { liveExecs: 1, initExited: false }; // an exec start that never ends
+    const init = new Proc("c1", "", stdio);
+    init.pid = 73;
+    router.subscribe().started(target, init);
+    router.handle({ pid: 73, status: 0, at });
+    assert.deepEqual(published, []);
+    await init.wait();
+    assert.deepEqual(published, ["hold expired", "exit c1 0"]);
+    router.execStartFailed(target); // late: nothing more is published
+    assert.deepEqual(published, ["hold expired", "exit c1 0"]);
+  });
+});
