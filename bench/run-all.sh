@@ -15,7 +15,7 @@ run() {
   timeout 900 node "dist/bench/$@" || { echo "+ retry: $1" >&2; timeout 900 node "dist/bench/$@"; } || FAILED+=("$1")
 }
 run startup.js --runs 10 "${WRITE[@]}"
-run memory.js --n 10 --versions "$VERSIONS" --flags "" "${WRITE[@]}"
+run memory.js --n 20 --versions "$VERSIONS" --grouping --flags "" "${WRITE[@]}"
 run latency.js --runs 20 --versions "$VERSIONS" "${WRITE[@]}"
 run state.js --seconds 3 --versions "$VERSIONS" --flags "" "${WRITE[@]}"
 run throughput.js --mib 256 --runs 3 --versions "$VERSIONS" "${WRITE[@]}"
