@@ -12,6 +12,8 @@ import type { ChildRegistry, Reaper } from "../sys/index.js";
 import { unary, type Method } from "../ttrpc/index.js";
 import { sandboxFiles, writeSandboxBundle } from "./bundle.js";
 import { decodePodSandboxConfig } from "./config.js";
+import { CriRoot } from "./criroot.js";
+import { podFilePaths, removePodFiles, writePodFiles, type PodFilePaths } from "./podfiles.js";
 import { platform } from "./platform.js";
 import { Sandbox } from "./sandbox.js";
 import { buildSandboxSpec, capsFromMask } from "./spec.js";
@@ -42,6 +44,11 @@ export interface SandboxServiceDeps {
   runcRoot?: string;
   /** The statically linked pause binary copied into every sandbox; default `/usr/bin/catatonit`. */
   pauseBinary?: string;
+  /**
+   * containerd's gRPC socket (the shim's `-address`), asked where the CRI root is to write a CRI pod's
+   * hostname, hosts and resolv.conf (src/sandbox/podfiles.ts); absent or "": `/var/lib/containerd`.
+   */
+  containerdAddress?: string;
 }
 
 /** The shim's effective capabilities, or undefined when /proc cannot tell. */
@@ -61,6 +68,9 @@ export class SandboxService {
   private readonly shutdownCbs: (() => void)[] = [];
   private readonly runc: Runc;
   private readonly closed = new AbortController();
+  private readonly criRoot: CriRoot;
+  /** The pod files written for each CRI sandbox, removed at ShutdownSandbox. */
+  private readonly podFiles = new Map<string, PodFilePaths>();
 
   constructor(private readonly deps: SandboxServiceDeps) {
     this.runc = new Runc({
@@ -69,6 +79,7 @@ export class SandboxService {
       registry: deps.reaper,
       log: deps.log,
     });
+    this.criRoot = new CriRoot(deps.containerdAddress ?? "", deps.log);
   }
 
   /** Sandboxes held (created and not yet shut down). */
@@ -89,7 +100,7 @@ export class SandboxService {
   /** The Sandbox methods, to register under {@link SANDBOX_SERVICE}. */
   methods(): Record<string, Method> {
     return {
-      CreateSandbox: unary(S.CreateSandboxRequest, S.CreateSandboxResponse, (r) => this.create(r)),
+      CreateSandbox: unary(S.CreateSandboxRequest, S.CreateSandboxResponse, (r, ctx) => this.create(r, ctx.signal)),
       StartSandbox: unary(S.StartSandboxRequest, S.StartSandboxResponse, async (r, ctx) => {
         const sb = this.sandboxes.get(r.sandboxId);
         if (sb === undefined) throw failedPrecondition(`Cannot start sandbox "${r.sandboxId}": it was not created`);
@@ -127,7 +138,7 @@ export class SandboxService {
     return sb;
   }
 
-  private async create(r: containerd.runtime.sandbox.v1.CreateSandboxRequest) {
+  private async create(r: containerd.runtime.sandbox.v1.CreateSandboxRequest, signal: AbortSignal) {
     const id = r.sandboxId;
     if (this.sandboxes.has(id) || this.creating.has(id)) throw alreadyExists(`Cannot create sandbox "${id}": already exists`);
     validateSandboxId(id);
@@ -145,6 +156,12 @@ export class SandboxService {
       });
       const files = sandboxFiles(r.bundlePath);
       await writeSandboxBundle(files, spec, this.deps.pauseBinary ?? "/usr/bin/catatonit");
+      // Only CRI sends a PodSandboxConfig, and only CRI mounts these files into its containers.
+      if ((r.options?.typeUrl ?? "") !== "") {
+        const paths = podFilePaths(await this.criRoot.get(signal), id);
+        await writePodFiles(paths, config);
+        this.podFiles.set(id, paths);
+      }
       this.sandboxes.set(id, new Sandbox(id, files, r.netnsPath, { runc: this.runc, reaper: this.deps.reaper, log: this.deps.log }));
       this.deps.log.info("sandbox created", { id, bundle: r.bundlePath, netns: r.netnsPath });
       return {};
@@ -175,6 +192,9 @@ export class SandboxService {
   private async shutdown(id: string, signal: AbortSignal) {
     const sb = this.get(id);
     await sb.shutdown(signal);
+    const pod = this.podFiles.get(id);
+    if (pod !== undefined) await removePodFiles(pod);
+    this.podFiles.delete(id);
     this.sandboxes.delete(id);
     this.deps.log.info("sandbox shut down", { id });
     if (this.size === 0) for (const cb of this.shutdownCbs) setImmediate(cb);

@@ -91,7 +91,7 @@ export async function serve(flags: Flags): Promise<void> {
   const server = new Server({ log: log.child({ module: "ttrpc" }) });
   const methods = task.methods();
   for (const name of TASK_SERVICES) server.register(name, methods);
-  const sandbox = new SandboxService({ namespace: flags.namespace, reaper, log: log.child({ module: "sandbox" }) });
+  const sandbox = new SandboxService({ namespace: flags.namespace, reaper, log: log.child({ module: "sandbox" }), containerdAddress: flags.address });
   server.register(SANDBOX_SERVICE, sandbox.methods());
 
   const listener = await openListener(flags.socket);

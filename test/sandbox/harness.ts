@@ -1,6 +1,8 @@
 // Drives the real shim binary as a sandboxer, the way containerd 2.x does (protocol.md §6.3): `start`
 // with the sandbox id in a bundle without config.json, then Sandbox and Task calls over ttrpc. Events go
-// to a recording stand-in for containerd's events service. Everything is removed after each test.
+// to a recording stand-in for containerd's events service, and `-address` is a stand-in for containerd's
+// gRPC socket serving Introspection (the shim asks it for containerd's root, to find the CRI root where it
+// writes a CRI pod's files). Everything is removed after each test.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
@@ -14,6 +16,7 @@ import { SOCKET_DIR_ENV } from "../../src/shim/address.js";
 import { Client, Server, unary, type MessageType } from "../../src/ttrpc/index.js";
 import { ociSpec, makeRootfs } from "../helpers/rootfs.js";
 import { waitFor } from "../helpers/wait.js";
+import { contentPlugin, fakeIntrospection, type FakeIntrospection } from "./fake-introspection.js";
 import { alive, daemonsFor, runShim, tempDir } from "../shim/run.js";
 
 export const S = sbx.runtime.sandbox.v1;
@@ -47,6 +50,10 @@ export interface SandboxShim {
   client: Client;
   events: string[];
   runcRoot: string;
+  /** The stand-in containerd's gRPC socket; its answer can be changed. */
+  introspection: FakeIntrospection;
+  /** The CRI root the stand-in implies: `<root>/containerd/io.containerd.grpc.v1.cri`. */
+  criRoot: string;
   sandbox<Req, Res>(method: string, req: MessageType<Req>, value: Req, res: MessageType<Res>, timeoutMs?: number): Promise<Res>;
   task<Req, Res>(method: string, req: MessageType<Req>, value: Req, res: MessageType<Res>, timeoutMs?: number): Promise<Res>;
 }
@@ -78,6 +85,7 @@ export async function startShim(t: TestContext): Promise<SandboxShim> {
   const events: string[] = [];
   const ttrpcSock = path.join(root, "c.sock.ttrpc");
   const server = await eventsServer(ttrpcSock, events);
+  const introspection = await fakeIntrospection(path.join(root, "c.sock"), { plugins: [contentPlugin(path.join(root, "containerd"))] });
   const env = { ...process.env, [SOCKET_DIR_ENV]: path.join(root, "s"), TTRPC_ADDRESS: ttrpcSock };
   const r = await runShim(["-namespace", ns, "-address", path.join(root, "c.sock"), "-publish-binary", "/bin/true", "-id", id, "start"], {
     cwd: bundle,
@@ -93,12 +101,14 @@ export async function startShim(t: TestContext): Promise<SandboxShim> {
     cleanRunc(runcRoot);
     removeCgroups(ns);
     server.close();
+    await introspection.close();
   });
   const client = await Client.connect(socket);
   t.after(() => client.close());
   const conn = await client.callTyped(TASK, "Connect", T.ConnectRequest, { id }, T.ConnectResponse, { timeoutMs: 5000 });
   return {
-    id, ns, root, bundle, socket, shimPid: conn.shimPid, client, events, runcRoot,
+    id, ns, root, bundle, socket, shimPid: conn.shimPid, client, events, runcRoot, introspection,
+    criRoot: path.join(root, "containerd", "io.containerd.grpc.v1.cri"),
     sandbox: <Req, Res>(m: string, rq: MessageType<Req>, v: Req, rs: MessageType<Res>, ms = 20_000) =>
       client.callTyped(SANDBOX, m, rq, v, rs, { timeoutMs: ms }),
     task: <Req, Res>(m: string, rq: MessageType<Req>, v: Req, rs: MessageType<Res>, ms = 20_000) =>
