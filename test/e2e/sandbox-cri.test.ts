@@ -1,15 +1,20 @@
 // CRI shim sandboxer mode on containerd 1.7 (daemon env ENABLE_CRI_SANDBOXES=1, runtime sandbox_mode = "shim";
 // protocol.md §6.1, §6.3, §11 items 3 and 10): the pod's sandbox is our shim's SandboxService with a real
-// catatonit pause process, its app containers run in the same shim and join the pause process's namespaces.
+// catatonit pause process, its app containers run in the same shim and join the pause process's namespaces,
+// and see the /etc/resolv.conf, /etc/hosts and hostname podsandbox mode gives (the shim writes the pod files).
 // Only 1.7: Debian's 2.1.9 panics in its own controller before any shim runs (§11 item 10); 1.6 has no API.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import os from "node:os";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, suite, test } from "node:test";
 import { RUNTIME, VERSIONS, mountsUnder, shimSocketPath, startContainerd, type Containerd } from "../helpers/containerd.js";
-import { CRI_NS, CriClient, cri, criTaskPids, hostNetworkPod, infoPid, shimDaemons, sleeperContainer, type PodSandboxConfig } from "../helpers/cri.js";
+import {
+  CRI_NS, CriClient, cri, criTaskPids, hostNetworkPod, infoPid, podFilesSeen, shimDaemons, sleeperContainer,
+  type ContainerConfig, type PodFilesSeen, type PodSandboxConfig,
+} from "../helpers/cri.js";
 import { waitFor } from "../helpers/wait.js";
 
 /** The CRI runtime handler that runs pods in shim sandboxer mode with our shim. */
@@ -35,6 +40,29 @@ async function writeCniConfig(c: Containerd): Promise<void> {
   await writeFile(path.join(c.dir, "cni", "10-sbx.conflist"), JSON.stringify(conf));
   // CRI reloads its CNI config on the file's change event; RunPodSandbox is retried only for "not initialized".
   await waitFor(async () => /receiving change event from cni conf dir/.test(await c.logs()), { what: "CRI to see the CNI config" });
+}
+
+/** A pod's dns_config (loopback servers only, protocol.md §11 item 5). */
+const DNS = { servers: ["127.0.0.53", "127.0.0.54"], searches: ["e2e.svc.cluster.local", "svc.cluster.local"], options: ["ndots:5", "edns0"] };
+const DNS_TEXT = "search e2e.svc.cluster.local svc.cluster.local\nnameserver 127.0.0.53\nnameserver 127.0.0.54\noptions ndots:5 edns0\n";
+
+/**
+ * Runs pod `config` with `handler`, one sleeper container in it, reads what the container sees of the pod
+ * files, then removes everything. Also returns the pod's files directory under the CRI root (exists while
+ * the pod does, not after).
+ */
+async function seenIn(c: Containerd, client: CriClient, config: PodSandboxConfig, container: ContainerConfig, handler: string): Promise<{ seen: PodFilesSeen; dirWhileRunning: boolean; dirAfter: boolean }> {
+  const id = await client.runPodSandbox(config, handler);
+  const dir = path.join(c.root, "io.containerd.grpc.v1.cri", "sandboxes", id);
+  const app = await client.createContainer(id, container, config);
+  await client.startContainer(app);
+  const seen = await podFilesSeen(client, app);
+  const dirWhileRunning = existsSync(dir);
+  await client.stopContainer(app, 0);
+  await client.removeContainer(app);
+  await client.stopPodSandbox(id);
+  await client.removePodSandbox(id);
+  return { seen, dirWhileRunning, dirAfter: existsSync(dir) };
 }
 
 /** Only our shim serves sandboxes (the runc shim has no SandboxService), and only 1.7 runs them here. */
@@ -171,5 +199,39 @@ void suite("a CRI pod in shim sandboxer mode (containerd 1.7, io.containerd.ts.v
     await cc().stopPodSandbox(id);
     await cc().removePodSandbox(id);
     await waitFor(() => shimDaemons(cd).length === 0, { what: "the pod's shim to exit" });
+  });
+
+  // protocol.md §11 item 16: CRI mounts <CRI root>/sandboxes/<id>/{resolv.conf,hosts,hostname} into each
+  // container; in shim mode our shim writes them, and the container must see what podsandbox mode gives.
+  void test("gives a host-network pod with a dns_config the resolv.conf, hosts and hostname podsandbox mode gives", async () => {
+    const cd = get();
+    const logDir = path.join(cd.dir, "pods", "dns-host");
+    await mkdir(logDir, { recursive: true });
+    const pod = (name: string): PodSandboxConfig => ({ ...hostNetworkPod(name, logDir), dnsConfig: DNS });
+    const shim = await seenIn(cd, cc(), pod("dns-host-shim"), sleeperContainer("dns"), SHIM_MODE_HANDLER);
+    const ref = await seenIn(cd, cc(), pod("dns-host-ref"), sleeperContainer("dns"), "runc");
+    assert.deepEqual(shim.seen, ref.seen, "shim mode and podsandbox mode give the container the same files");
+    assert.deepEqual(shim.seen, { resolvConf: DNS_TEXT, hosts: readFileSync("/etc/hosts", "utf8"), etcHostname: `${os.hostname()}\n`, hostname: os.hostname() });
+    assert.deepEqual([shim.dirWhileRunning, shim.dirAfter], [true, false], "the pod's files directory exists while the pod does, and goes with it");
+    assert.equal(ref.dirAfter, false);
+    await waitFor(() => shimDaemons(cd).length === 0, { what: "the pods' shims to exit" });
+  });
+
+  void test("gives a pod-network pod with a hostname and a dns_config the files podsandbox mode gives", async () => {
+    const cd = get();
+    await writeCniConfig(cd);
+    const logDir = path.join(cd.dir, "pods", "dns-net");
+    await mkdir(logDir, { recursive: true });
+    const pod = (name: string): PodSandboxConfig => ({
+      metadata: { name, uid: `${name}-uid`, namespace: "e2e" }, hostname: "dns-pod-host", logDirectory: logDir,
+      dnsConfig: DNS, linux: { cgroupParent: `/${CRI_NS}` },
+    });
+    const container = { ...sleeperContainer("dns"), linux: {} };
+    const shim = await seenIn(cd, cc(), pod("dns-net-shim"), container, SHIM_MODE_HANDLER);
+    const ref = await seenIn(cd, cc(), pod("dns-net-ref"), container, "runc");
+    assert.deepEqual(shim.seen, ref.seen, "shim mode and podsandbox mode give the container the same files");
+    assert.deepEqual(shim.seen, { resolvConf: DNS_TEXT, hosts: readFileSync("/etc/hosts", "utf8"), etcHostname: "dns-pod-host\n", hostname: "dns-pod-host" });
+    assert.deepEqual([shim.dirWhileRunning, shim.dirAfter], [true, false]);
+    await waitFor(() => shimDaemons(cd).length === 0, { what: "the pods' shims to exit" });
   });
 });

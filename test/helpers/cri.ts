@@ -236,3 +236,16 @@ export function sleeperContainer(name: string): ContainerConfig {
     linux: { securityContext: { namespaceOptions: HOST_NETWORK } },
   };
 }
+
+/** What a container sees of its pod's files (each file's text, or the error `cat` gave) and its `hostname`. */
+export interface PodFilesSeen { resolvConf: string; hosts: string; etcHostname: string; hostname: string }
+
+const SEEN_SCRIPT = 'for f in /etc/resolv.conf /etc/hosts /etc/hostname; do cat "$f" 2>&1; echo "@@"; done; hostname';
+
+/** Reads /etc/resolv.conf, /etc/hosts, /etc/hostname and `hostname` in running container `containerId`. */
+export async function podFilesSeen(c: CriClient, containerId: string): Promise<PodFilesSeen> {
+  const r = await c.execSync(containerId, ["sh", "-c", SEEN_SCRIPT]);
+  if (r.exitCode !== 0) throw new Error(`reading the pod files in ${containerId} failed (${r.exitCode}): ${r.stderr}`);
+  const [resolvConf = "", hosts = "", etcHostname = "", hostname = ""] = r.stdout.split("@@\n");
+  return { resolvConf, hosts, etcHostname, hostname: hostname.trim() };
+}
