@@ -6,10 +6,10 @@
  * whose export `root` is `<containerd root>/io.containerd.content.v1.content` on 1.7.24 and 2.1.9. When
  * that fails, the packaged default `/var/lib/containerd` is assumed.
  *
- * The call is plain gRPC over HTTP/2 (node:http2) with two messages encoded by hand, so a sandbox shim
- * loads no gRPC library.
+ * The call is plain gRPC over HTTP/2 with two messages encoded by hand, so a sandbox shim loads no gRPC
+ * library; node:http2 itself (about 2.6 MiB of RSS) is loaded only when a CRI sandbox is created.
  */
-import http2 from "node:http2";
+import type { IncomingHttpHeaders } from "node:http2";
 import net from "node:net";
 import path from "node:path";
 import protobuf from "protobufjs/minimal.js";
@@ -124,15 +124,17 @@ function rootCause(err: Error): string {
  * ShimError (Unavailable when the socket cannot be reached, the call's status otherwise) or the
  * signal's reason.
  */
-export function grpcUnary(socket: string, method: string, request: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+export async function grpcUnary(socket: string, method: string, request: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
+  signal.throwIfAborted();
+  const http2 = await import("node:http2");
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     const file = socket.replace(/^unix:\/\//, "");
     const session = http2.connect("http://localhost", { createConnection: () => net.connect(file) });
     const chunks: Buffer[] = [];
     let size = 0;
-    let headers: http2.IncomingHttpHeaders = {};
-    let trailers: http2.IncomingHttpHeaders = {};
+    let headers: IncomingHttpHeaders = {};
+    let trailers: IncomingHttpHeaders = {};
     let settled = false;
     const finish = (err: unknown, value?: Uint8Array): void => {
       if (settled) return;

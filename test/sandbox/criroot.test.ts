@@ -2,7 +2,9 @@
 // here, whose codec is independent of the shim's), the content plugin's exported root, and the fallback.
 import * as grpc from "@grpc/grpc-js";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { suite, test, type TestContext } from "node:test";
 import { isCode } from "../../src/errdefs.js";
 import { Logger, MemorySink } from "../../src/log.js";
@@ -72,6 +74,19 @@ void suite("queryContainerdRoot", () => {
 });
 
 void suite("CriRoot", () => {
+  void test("costs a shim that serves no CRI sandbox nothing: node:http2 loads only with the first lookup", () => {
+    const index = fileURLToPath(new URL("../../src/sandbox/index.js", import.meta.url));
+    const script = `await import(${JSON.stringify(index)});
+const loaded = () => process.moduleLoadList.some((m) => m === "NativeModule http2");
+const before = loaded();
+const { CriRoot } = await import(${JSON.stringify(fileURLToPath(new URL("../../src/sandbox/criroot.js", import.meta.url)))});
+const { Logger } = await import(${JSON.stringify(fileURLToPath(new URL("../../src/log.js", import.meta.url)))});
+await new CriRoot("/nonexistent/containerd.sock", new Logger()).get();
+console.log(JSON.stringify([before, loaded()]));`;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    assert.deepEqual(JSON.parse(out), [false, true]);
+  });
+
   void test("is <containerd root>/io.containerd.grpc.v1.cri, asked once and then remembered", async (t) => {
     const { socket, fake } = await serve(t, { plugins: [contentPlugin("/srv/ctd")] });
     const root = new CriRoot(socket, logger().log);
