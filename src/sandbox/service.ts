@@ -4,7 +4,8 @@
  */
 import { loadCgroup, readStats } from "../cgroups/index.js";
 import { readFileSync } from "node:fs";
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "../errdefs.js";
+import { alreadyExists, failedPrecondition, notFound } from "../errdefs.js";
+import { validateId } from "../ids.js";
 import { containerd, type google } from "../gen/sandbox.js";
 import type { Logger } from "../log.js";
 import { Runc } from "../runc/index.js";
@@ -49,6 +50,8 @@ export interface SandboxServiceDeps {
    * hostname, hosts and resolv.conf (src/sandbox/podfiles.ts); absent or "": `/var/lib/containerd`.
    */
   containerdAddress?: string;
+  /** Refuses bundle paths outside containerd's bundle directories (src/bundle-scope.ts); default: none. */
+  bundleScope?: { check(bundle: string, what: string): void };
 }
 
 /** The shim's effective capabilities, or undefined when /proc cannot tell. */
@@ -102,8 +105,7 @@ export class SandboxService {
     return {
       CreateSandbox: unary(S.CreateSandboxRequest, S.CreateSandboxResponse, (r, ctx) => this.create(r, ctx.signal)),
       StartSandbox: unary(S.StartSandboxRequest, S.StartSandboxResponse, async (r, ctx) => {
-        const sb = this.sandboxes.get(r.sandboxId);
-        if (sb === undefined) throw failedPrecondition(`Cannot start sandbox "${r.sandboxId}": it was not created`);
+        const sb = this.get(r.sandboxId);
         const pid = await sb.start(ctx.signal);
         return { pid, createdAt: timestamp(sb.createdAt) };
       }),
@@ -132,7 +134,9 @@ export class SandboxService {
     return { metrics: { ...metric, data: await readStats(cg) } };
   }
 
+  /** The sandbox `id`: InvalidArgument if malformed, NotFound if unknown (or not created yet). */
   private get(id: string): Sandbox {
+    validateId(id, "sandbox");
     const sb = this.sandboxes.get(id);
     if (sb === undefined) throw notFound(`Cannot find sandbox "${id}"`);
     return sb;
@@ -141,8 +145,9 @@ export class SandboxService {
   private async create(r: containerd.runtime.sandbox.v1.CreateSandboxRequest, signal: AbortSignal) {
     const id = r.sandboxId;
     if (this.sandboxes.has(id) || this.creating.has(id)) throw alreadyExists(`Cannot create sandbox "${id}": already exists`);
-    validateSandboxId(id);
+    validateId(id, "sandbox");
     if (r.bundlePath === "") throw failedPrecondition(`Cannot create sandbox "${id}": no bundle path`);
+    this.deps.bundleScope?.check(r.bundlePath, `sandbox "${id}"`);
     if (r.rootfs.length > 0) this.deps.log.warn("ignoring sandbox rootfs mounts", { id, count: r.rootfs.length });
     this.creating.add(id);
     try {
@@ -205,13 +210,4 @@ export class SandboxService {
 function withCurrentCaps(): { currentCaps?: string[] } {
   const caps = currentCaps();
   return caps === undefined ? {} : { currentCaps: caps };
-}
-
-const ID = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
-
-/** Sandbox ids become runc ids and cgroup names: the rules of containerd's identifiers apply. */
-function validateSandboxId(id: string): void {
-  if (id.length === 0 || id.length > 76 || !ID.test(id)) {
-    throw invalidArgument(`Cannot use sandbox id "${id.slice(0, 100)}": invalid identifier`);
-  }
 }

@@ -15,7 +15,8 @@ import type { Flags } from "./flags.js";
 import { openLogFifo } from "./logfifo.js";
 import { RemotePublisher } from "./publisher.js";
 import { Shutdown } from "./shutdown.js";
-import { bindSocket, removeSocket } from "./socket.js";
+import { bindSocket, removeSocket, requireSameUser } from "./socket.js";
+import { BundleScope } from "../bundle-scope.js";
 
 /** The service names the Task methods are registered under (protocol.md §4.1, §11 items 6 and 13). */
 export const TASK_SERVICES = ["containerd.task.v2.Task", "containerd.task.v3.Task"] as const;
@@ -87,11 +88,14 @@ export async function serve(flags: Flags): Promise<void> {
   }, DRAIN_EVENTS_MS);
 
   const loadConfig = (configPath: string | undefined) => resolveShimConfig(process.env, configPath);
-  const task = new TaskService({ namespace: flags.namespace, reaper, publisher, log, shimPid: process.pid, loadConfig });
-  const server = new Server({ log: log.child({ module: "ttrpc" }) });
+  // Taken now: the bundle the daemon was started in may be removed while it serves others.
+  const bundleScope = BundleScope.forDaemon(process.cwd(), flags.namespace);
+  const task = new TaskService({ namespace: flags.namespace, reaper, publisher, log, shimPid: process.pid, loadConfig, bundleScope });
+  const ttrpcLog = log.child({ module: "ttrpc" });
+  const server = new Server({ log: ttrpcLog, authorize: requireSameUser(ttrpcLog) });
   const methods = task.methods();
   for (const name of TASK_SERVICES) server.register(name, methods);
-  const sandbox = new SandboxService({ namespace: flags.namespace, reaper, log: log.child({ module: "sandbox" }), containerdAddress: flags.address });
+  const sandbox = new SandboxService({ namespace: flags.namespace, reaper, log: log.child({ module: "sandbox" }), containerdAddress: flags.address, bundleScope });
   server.register(SANDBOX_SERVICE, sandbox.methods());
 
   const listener = await openListener(flags.socket);

@@ -1,9 +1,18 @@
 /**
  * Unix socket plumbing for `start` and the daemon: bind with stale-socket recovery (shared/protocol.md
- * §2.6 step 3), liveness probes, the listening fd handed to the daemon, and removal at exit.
+ * §2.6 step 3), liveness probes, the listening fd handed to the daemon, removal at exit, and the
+ * peer-credential check on accepted connections.
+ *
+ * Who may connect: the socket directory is created 0700 and the socket is 0600 before it appears under
+ * its name (as the Go shim library does, `NewSocket`; an existing directory is left as it is, as there),
+ * so only root reaches it through the filesystem. The daemon also checks every connection's SO_PEERCRED
+ * ({@link requireSameUser}), as Go shims do with ttrpc's `UnixSocketRequireSameUser`: this is the only
+ * guard where the path does not protect (an abstract socket, a directory someone opened up).
  */
 import { chmodSync, linkSync, lstatSync, unlinkSync } from "node:fs";
 import net from "node:net";
+import type { Logger } from "../log.js";
+import { peerCredentials } from "../sys/index.js";
 
 /** How long a liveness probe may take before the socket counts as dead. */
 const PROBE_TIMEOUT_MS = 1000;
@@ -108,4 +117,31 @@ export function listenerFd(server: net.Server): number {
   const fd = handle?.fd;
   if (typeof fd !== "number" || fd < 0) throw new Error("Cannot get the listening socket's fd");
   return fd;
+}
+
+/** The OS fd of an accepted (or connected) unix socket. */
+function socketFd(socket: net.Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) throw new Error("Cannot get the connection's fd");
+  return fd;
+}
+
+/**
+ * A ttrpc `authorize` hook: serves a connection only if its peer has this process's effective uid and
+ * gid (containerd/ttrpc `UnixSocketRequireSameUser`); anything else, including credentials that cannot
+ * be read, is refused and logged at warn with the peer's uid, gid and pid.
+ */
+export function requireSameUser(log: Logger, self: { uid: number; gid: number } = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }): (socket: net.Socket) => boolean {
+  return (socket) => {
+    let peer: { pid: number; uid: number; gid: number };
+    try {
+      peer = peerCredentials(socketFd(socket));
+    } catch (err) {
+      log.warn("refusing connection: cannot read peer credentials", { error: err });
+      return false;
+    }
+    if (peer.uid === self.uid && peer.gid === self.gid) return true;
+    log.warn("refusing connection from another user", { peer_uid: peer.uid, peer_gid: peer.gid, peer_pid: peer.pid, uid: self.uid, gid: self.gid });
+    return false;
+  };
 }

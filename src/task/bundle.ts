@@ -4,17 +4,10 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { invalidArgument } from "../errdefs.js";
 import type { RuntimeOptions } from "./options.js";
 
-const ID = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
-
-/** Validates a container or exec id as containerd does (also rules out path-like ids). */
-export function validateId(id: string, what: string): void {
-  if (id.length === 0 || id.length > 76 || !ID.test(id)) {
-    throw invalidArgument(`Cannot use ${what} id "${id.slice(0, 100)}": invalid identifier`);
-  }
-}
+/** Validates a container or exec id as containerd does (src/ids.ts; also rules out path-like ids). */
+export { validateId } from "../ids.js";
 
 /** Facts from config.json that change how exits are handled. */
 export interface SpecFacts {

@@ -36,6 +36,8 @@ export interface TaskServiceDeps {
   loadConfig?: ConfigLoader;
   /** Bounds of the exit router's waits (tests shorten them); defaults in exits.ts. */
   exitLimits?: Partial<ExitLimits>;
+  /** Refuses Create bundles outside containerd's bundle directories (src/bundle-scope.ts); default: none. */
+  bundleScope?: { check(bundle: string, what: string): void };
 }
 
 /** The task service of one shim: every container it holds. */
@@ -116,7 +118,10 @@ export class TaskService {
     };
   }
 
-  private get(id: string): Container {
+  /** The container `id`; malformed ids (and a malformed `execId`) are InvalidArgument, unknown ones NotFound. */
+  private get(id: string, execId = ""): Container {
+    validateId(id, "container");
+    if (execId !== "") validateId(execId, "exec");
     const c = this.containers.get(id);
     if (c === undefined) throw notFound(`Cannot find task "${id}"`);
     return c;
@@ -124,6 +129,7 @@ export class TaskService {
 
   private async create(r: containerd.task.v2.CreateTaskRequest, signal: AbortSignal) {
     validateId(r.id, "container");
+    this.deps.bundleScope?.check(r.bundle, `task "${r.id}"`);
     if (this.containers.has(r.id)) throw failedPrecondition(`Cannot create task "${r.id}": already exists`);
     const options = parseOptions(r.options, OPTION_CODECS, this.deps.loadConfig);
     checkOptions(options, { systemdRunning: existsSync("/run/systemd/system") });
@@ -148,13 +154,13 @@ export class TaskService {
   }
 
   private async start(r: containerd.task.v2.StartRequest, signal: AbortSignal) {
-    const c = this.get(r.id);
+    const c = this.get(r.id, r.execId);
     if (r.execId === "") return { pid: await c.start(signal) };
     return { pid: await startExec(c, c.process(r.execId), signal) };
   }
 
   private state(r: containerd.task.v2.StateRequest) {
-    const c = this.get(r.id);
+    const c = this.get(r.id, r.execId);
     const p = c.process(r.execId);
     let status = p.status;
     if (!p.isInit && (c.init.status === "paused" || c.init.status === "pausing") && status === "running") {
@@ -176,7 +182,7 @@ export class TaskService {
   }
 
   private async delete(r: containerd.task.v2.DeleteRequest, signal: AbortSignal) {
-    const c = this.get(r.id);
+    const c = this.get(r.id, r.execId);
     let p: Proc;
     if (r.execId !== "") {
       p = await deleteExec(c, c.process(r.execId));
@@ -193,7 +199,7 @@ export class TaskService {
    * deletes the task and closes its connection on /tasks/exit, and a reply still pending is then lost.
    */
   private async kill(r: containerd.task.v2.KillRequest, ctx: CallContext) {
-    const c = this.get(r.id);
+    const c = this.get(r.id, r.execId);
     ctx.afterReply(this.router.holdExits(c));
     if (r.execId === "") await c.kill(r.signal, r.all);
     else await killExec(c.process(r.execId), r.signal);
@@ -201,7 +207,7 @@ export class TaskService {
   }
 
   private async wait(r: containerd.task.v2.WaitRequest, signal: AbortSignal) {
-    const p = this.get(r.id).process(r.execId);
+    const p = this.get(r.id, r.execId).process(r.execId);
     await p.wait(signal);
     return { exitStatus: p.exitStatus, exitedAt: p.exitedAt ? timestamp(p.exitedAt) : ZERO_TIME };
   }
@@ -215,14 +221,14 @@ export class TaskService {
   }
 
   private resize(r: containerd.task.v2.ResizePtyRequest) {
-    const p = this.get(r.id).process(r.execId);
+    const p = this.get(r.id, r.execId).process(r.execId);
     if (p.hasExited && !p.isInit) throw failedPrecondition(`Cannot resize exec "${p.execId}": process stopped`);
     p.io?.resize?.(r.width, r.height);
     return {};
   }
 
   private closeIO(r: containerd.task.v2.CloseIORequest) {
-    const p = this.get(r.id).process(r.execId);
+    const p = this.get(r.id, r.execId).process(r.execId);
     if (r.stdin) p.io?.closeStdin();
     return {};
   }

@@ -4,6 +4,7 @@ export type { Frame, OversizedFrame, DecodedFrame } from "./frame.js";
 export { unary, ServiceRegistry } from "./service.js";
 export type { CallContext, Method, MessageType } from "./service.js";
 export { Server } from "./server.js";
+export type { Authorize, ServerOptions } from "./server.js";
 export { Client } from "./client.js";
 export type { CallOptions } from "./client.js";
 export { toStatus, fromStatus, grpcCode, OK } from "./status.js";

@@ -9,19 +9,35 @@ import { ServerConnection } from "./connection.js";
 import { MAX_MESSAGE } from "./frame.js";
 import { ServiceRegistry, type Method } from "./service.js";
 
+/**
+ * Decides whether an accepted connection may be served, before anything is read from it (the role of
+ * containerd/ttrpc's server handshaker). `false` or a throw closes the connection at once, unanswered.
+ */
+export type Authorize = (socket: Socket) => boolean;
+
+/** What a Server is built with. */
+export interface ServerOptions {
+  log?: Logger;
+  maxMessage?: number;
+  /** Runs on every accepted connection; default: every connection is served. */
+  authorize?: Authorize;
+}
+
 /** A ttrpc server. One per shim; create it in the composition root. */
 export class Server {
   private readonly log: Logger;
   private readonly maxMessage: number;
+  private readonly authorize: Authorize | undefined;
   private readonly registry = new ServiceRegistry();
   private readonly listeners = new Set<NetServer>();
   private readonly connections = new Set<ServerConnection>();
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(opts: { log?: Logger; maxMessage?: number } = {}) {
+  constructor(opts: ServerOptions = {}) {
     this.log = opts.log ?? new Logger();
     this.maxMessage = opts.maxMessage ?? MAX_MESSAGE;
+    this.authorize = opts.authorize;
   }
 
   /** Registers methods under a fully-qualified service name (the same object may go under two names). */
@@ -79,7 +95,7 @@ export class Server {
   }
 
   private accept(socket: Socket): void {
-    if (this.stopping) {
+    if (this.stopping || !this.authorized(socket)) {
       socket.destroy();
       return;
     }
@@ -90,6 +106,17 @@ export class Server {
       onClose: (c) => this.onConnectionClosed(c),
     });
     this.connections.add(conn);
+  }
+
+  /** Runs the hook synchronously in the `connection` event: no data of a refused peer is ever read. */
+  private authorized(socket: Socket): boolean {
+    if (this.authorize === undefined) return true;
+    try {
+      return this.authorize(socket);
+    } catch (err) {
+      this.log.warn("ttrpc connection refused: authorization failed", { error: err });
+      return false;
+    }
   }
 
   private onConnectionClosed(conn: ServerConnection): void {

@@ -96,9 +96,9 @@ void suite("SandboxService of the shim binary", () => {
     await assert.rejects(s.sandbox("ShutdownSandbox", S.ShutdownSandboxRequest, none, S.ShutdownSandboxResponse), { code: "NotFound" });
   });
 
-  void test("refuses a second CreateSandbox with AlreadyExists and StartSandbox without Create with FailedPrecondition", async (t) => {
+  void test("refuses a second CreateSandbox with AlreadyExists and StartSandbox without Create with NotFound", async (t) => {
     const s = await startShim(t);
-    await assert.rejects(s.sandbox("StartSandbox", S.StartSandboxRequest, { sandboxId: s.id }, S.StartSandboxResponse), { code: "FailedPrecondition" });
+    await assert.rejects(s.sandbox("StartSandbox", S.StartSandboxRequest, { sandboxId: s.id }, S.StartSandboxResponse), { code: "NotFound" });
     const req = { sandboxId: s.id, bundlePath: s.bundle, options: podConfig(s) };
     await s.sandbox("CreateSandbox", S.CreateSandboxRequest, req, S.CreateSandboxResponse);
     await assert.rejects(s.sandbox("CreateSandbox", S.CreateSandboxRequest, req, S.CreateSandboxResponse), { code: "AlreadyExists" });
