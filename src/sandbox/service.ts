@@ -13,7 +13,7 @@ import { unary, type Method } from "../ttrpc/index.js";
 import { sandboxFiles, writeSandboxBundle } from "./bundle.js";
 import { decodePodSandboxConfig } from "./config.js";
 import { platform } from "./platform.js";
-import { Sandbox } from "./sandbox.js";
+import { Sandbox, type SandboxState } from "./sandbox.js";
 import { buildSandboxSpec, capsFromMask } from "./spec.js";
 
 const S = containerd.runtime.sandbox.v1;
@@ -42,6 +42,36 @@ export interface SandboxServiceDeps {
   runcRoot?: string;
   /** The statically linked pause binary copied into every sandbox; default `/usr/bin/catatonit`. */
   pauseBinary?: string;
+}
+
+/** One sandbox as the daemon's state dump shows it. */
+export interface SandboxSnapshot {
+  id: string;
+  state: SandboxState;
+  /** The pause process's pid (0 before StartSandbox). */
+  pid: number;
+  bundle: string;
+  netns: string;
+  startedAt?: string;
+  exitStatus?: number;
+  exitedAt?: string;
+}
+
+/** The sandbox service of one daemon: every sandbox it holds. */
+export interface SandboxServiceSnapshot {
+  sandboxes: SandboxSnapshot[];
+  /** Ids reserved by a CreateSandbox still running. */
+  creating: string[];
+}
+
+function sandboxSnapshot(sb: Sandbox): SandboxSnapshot {
+  const s: SandboxSnapshot = { id: sb.id, state: sb.state, pid: sb.pid, bundle: sb.files.bundle, netns: sb.netnsPath };
+  if (sb.createdAt !== undefined) s.startedAt = sb.createdAt.toISOString();
+  if (sb.exitInfo !== undefined) {
+    s.exitStatus = sb.exitInfo.status;
+    s.exitedAt = sb.exitInfo.at.toISOString();
+  }
+  return s;
 }
 
 /** The shim's effective capabilities, or undefined when /proc cannot tell. */
@@ -74,6 +104,11 @@ export class SandboxService {
   /** Sandboxes held (created and not yet shut down). */
   get size(): number {
     return this.sandboxes.size + this.creating.size;
+  }
+
+  /** A plain copy of what the service holds, for the daemon's state dump. */
+  snapshot(): SandboxServiceSnapshot {
+    return { sandboxes: [...this.sandboxes.values()].map(sandboxSnapshot), creating: [...this.creating] };
   }
 
   /** `cb` runs after every ShutdownSandbox that leaves no sandbox held (after the answer is sent). */

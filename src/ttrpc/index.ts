@@ -3,7 +3,8 @@ export { FrameDecoder, encodeFrame, writeHeader, HEADER_SIZE, MAX_MESSAGE, Frame
 export type { Frame, OversizedFrame, DecodedFrame } from "./frame.js";
 export { unary, ServiceRegistry } from "./service.js";
 export type { CallContext, Method, MessageType } from "./service.js";
-export { Server } from "./server.js";
+export { Server, type ConnectionSnapshot, type ServerSnapshot } from "./server.js";
+export type { CallSnapshot } from "./connection.js";
 export { Client } from "./client.js";
 export type { CallOptions } from "./client.js";
 export { toStatus, fromStatus, grpcCode, OK } from "./status.js";
