@@ -124,7 +124,7 @@ export function logDump(log: Logger, dump: ShimDump, seq = 1): number {
   }
   const ev = dump.events;
   line("events", {
-    address: ev.address || undefined,
+    address: ev.address,
     pending: ev.pending,
     topics: ev.topics.length > 0 ? ev.topics : undefined,
     oldest_ms: ev.pending > 0 ? ev.oldestMs : undefined,

@@ -100,6 +100,14 @@ void suite("state dump", () => {
     assert.match(sink.lines[1] ?? "", /level=error msg="state dump failed" dump=2 error=boom/);
   });
 
+  void test("shows an empty events address (no TTRPC_ADDRESS: events are dropped)", () => {
+    const sink = new MemorySink();
+    const src = sources();
+    const ev = { address: "", pending: 0, topics: [], oldestMs: 0, sending: false, connected: false, closed: false, dropped: 4 };
+    logDump(new Logger(sink), gatherDump({ ...src, publisher: { snapshot: () => ev } }));
+    assert.match(lineOf(sink, "events"), / address="" pending=0 sending=false connected=false dropped=4$/);
+  });
+
   void test("gathers every part's snapshot and the process's own figures", () => {
     const d = gatherDump(sources());
     assert.equal(d.pid, process.pid);
