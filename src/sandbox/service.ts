@@ -16,7 +16,7 @@ import { decodePodSandboxConfig } from "./config.js";
 import { CriRoot } from "./criroot.js";
 import { podFilePaths, removePodFiles, writePodFiles, type PodFilePaths } from "./podfiles.js";
 import { platform } from "./platform.js";
-import { Sandbox } from "./sandbox.js";
+import { Sandbox, type SandboxState } from "./sandbox.js";
 import { buildSandboxSpec, capsFromMask } from "./spec.js";
 
 const S = containerd.runtime.sandbox.v1;
@@ -54,6 +54,36 @@ export interface SandboxServiceDeps {
   bundleScope?: { check(bundle: string, what: string): void };
 }
 
+/** One sandbox as the daemon's state dump shows it. */
+export interface SandboxSnapshot {
+  id: string;
+  state: SandboxState;
+  /** The pause process's pid (0 before StartSandbox). */
+  pid: number;
+  bundle: string;
+  netns: string;
+  startedAt?: string;
+  exitStatus?: number;
+  exitedAt?: string;
+}
+
+/** The sandbox service of one daemon: every sandbox it holds. */
+export interface SandboxServiceSnapshot {
+  sandboxes: SandboxSnapshot[];
+  /** Ids reserved by a CreateSandbox still running. */
+  creating: string[];
+}
+
+function sandboxSnapshot(sb: Sandbox): SandboxSnapshot {
+  const s: SandboxSnapshot = { id: sb.id, state: sb.state, pid: sb.pid, bundle: sb.files.bundle, netns: sb.netnsPath };
+  if (sb.createdAt !== undefined) s.startedAt = sb.createdAt.toISOString();
+  if (sb.exitInfo !== undefined) {
+    s.exitStatus = sb.exitInfo.status;
+    s.exitedAt = sb.exitInfo.at.toISOString();
+  }
+  return s;
+}
+
 /** The shim's effective capabilities, or undefined when /proc cannot tell. */
 function currentCaps(): string[] | undefined {
   try {
@@ -88,6 +118,11 @@ export class SandboxService {
   /** Sandboxes held (created and not yet shut down). */
   get size(): number {
     return this.sandboxes.size + this.creating.size;
+  }
+
+  /** A plain copy of what the service holds, for the daemon's state dump. */
+  snapshot(): SandboxServiceSnapshot {
+    return { sandboxes: [...this.sandboxes.values()].map(sandboxSnapshot), creating: [...this.creating] };
   }
 
   /** `cb` runs after every ShutdownSandbox that leaves no sandbox held (after the answer is sent). */

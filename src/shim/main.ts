@@ -49,6 +49,8 @@ export async function main(argv: readonly string[]): Promise<void> {
         await (await import("./delete.js")).deleteAction(flags);
         return;
       case "serve":
+        // Before the daemon's modules load (~150 ms): Node's default SIGUSR1 opens its inspector port.
+        process.on("SIGUSR1", () => {});
         await (await import("./serve.js")).serve(flags);
         return;
     }

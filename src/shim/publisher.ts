@@ -31,6 +31,28 @@ export interface RemotePublisherOptions {
 interface Item {
   topic: string;
   payload: Uint8Array;
+  /** Date.now() when it was queued. */
+  queuedAt: number;
+}
+
+/** How many of the queued events' topics a snapshot lists. */
+const SNAPSHOT_TOPICS = 20;
+
+/** The publisher's queue as the daemon's state dump shows it. */
+export interface PublisherSnapshot {
+  /** containerd's ttrpc socket the events go to ("" drops them). */
+  address: string;
+  /** Events queued, the one being sent included. */
+  pending: number;
+  /** The first queued topics, oldest first (at most 20). */
+  topics: string[];
+  /** Age of the oldest queued event; 0 when none. */
+  oldestMs: number;
+  /** A Forward (or its retry delay) is in progress. */
+  sending: boolean;
+  connected: boolean;
+  closed: boolean;
+  dropped: number;
 }
 
 /** The daemon's Publisher. `publish` never throws and never blocks. */
@@ -62,6 +84,21 @@ export class RemotePublisher implements Publisher {
     return this.queue.length;
   }
 
+  /** A plain copy of the queue's state, for the daemon's state dump. */
+  snapshot(now: number = Date.now()): PublisherSnapshot {
+    const first = this.queue[0];
+    return {
+      address: this.path,
+      pending: this.queue.length,
+      topics: this.queue.slice(0, SNAPSHOT_TOPICS).map((i) => i.topic),
+      oldestMs: first === undefined ? 0 : now - first.queuedAt,
+      sending: this.sending,
+      connected: this.client !== undefined && !this.client.closed,
+      closed: this.closed,
+      dropped: this.dropped,
+    };
+  }
+
   /** Queues an event; the envelope timestamp is taken now. */
   publish(topic: string, typeUrl: string, value: Uint8Array): void {
     if (this.closed || this.path === "") {
@@ -85,7 +122,7 @@ export class RemotePublisher implements Publisher {
       const [old] = this.queue.splice(victim, 1);
       this.drop(old?.topic ?? "", "queue full");
     }
-    this.queue.push({ topic, payload });
+    this.queue.push({ topic, payload, queuedAt: Date.now() });
     if (!this.sending) void this.run();
   }
 

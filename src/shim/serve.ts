@@ -11,6 +11,7 @@ import { SANDBOX_SERVICE, SandboxService } from "../sandbox/index.js";
 import { TaskService } from "../task/index.js";
 import { Server } from "../ttrpc/index.js";
 import { daemonLogLevel, resolveShimConfig } from "./config.js";
+import { onDumpSignal, type DumpSources } from "./dump.js";
 import type { Flags } from "./flags.js";
 import { openLogFifo } from "./logfifo.js";
 import { RemotePublisher } from "./publisher.js";
@@ -67,6 +68,9 @@ export async function serve(flags: Flags): Promise<void> {
   const level = daemonLogLevel(process.env, flags.debug);
   const { log } = openLogFifo(process.cwd(), level, { id: flags.id, namespace: flags.namespace });
   guardProcess(log);
+  // First thing: until a SIGUSR1 listener exists, Node answers SIGUSR1 by opening its inspector port.
+  let dumpSources: DumpSources | undefined;
+  onDumpSignal(log, () => dumpSources);
   const shutdown = new Shutdown(log);
   const exit = (reason: string): void => {
     void shutdown.stop(reason).finally(() => process.exit(0));
@@ -97,6 +101,8 @@ export async function serve(flags: Flags): Promise<void> {
   for (const name of TASK_SERVICES) server.register(name, methods);
   const sandbox = new SandboxService({ namespace: flags.namespace, reaper, log: log.child({ module: "sandbox" }), containerdAddress: flags.address, bundleScope });
   server.register(SANDBOX_SERVICE, sandbox.methods());
+
+  dumpSources = { task, sandbox, server, publisher };
 
   const listener = await openListener(flags.socket);
   server.serve(listener);

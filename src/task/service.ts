@@ -18,6 +18,7 @@ import { ExitRouter, type ExitLimits } from "./exits.js";
 import { checkOptions, parseOptions, type ConfigLoader, type RuntimeOptions } from "./options.js";
 import { checkpointTask, parseCheckpointOptions } from "./checkpoint.js";
 import type { Proc, Status } from "./process.js";
+import { taskSnapshot, type TaskSnapshot } from "./snapshot.js";
 import { readStats } from "../cgroups/index.js";
 
 const T = containerd.task.v2;
@@ -80,6 +81,11 @@ export class TaskService {
   /** Containers held. */
   get size(): number {
     return this.containers.size;
+  }
+
+  /** A plain copy of what the service holds, for the daemon's state dump (src/task/snapshot.ts). */
+  snapshot(): TaskSnapshot {
+    return taskSnapshot(this.deps.namespace, this.containers, this.creating, this.shutdownRequested);
   }
 
   /** `cb` runs once a Shutdown was requested and no container is left. */

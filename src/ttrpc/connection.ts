@@ -17,11 +17,26 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Call {
   readonly controller: AbortController;
+  readonly service: string;
+  readonly method: string;
+  /** Date.now() when the request arrived. */
+  readonly since: number;
   timer: NodeJS.Timeout | undefined;
   /** A response went out already (deadline); the handler's late result is dropped. */
   answered: boolean;
   /** afterReply callbacks; undefined once the answer was written (or never will be). */
   replied: (() => void)[] | undefined;
+}
+
+/** A call whose handler is still running, as the daemon's state dump shows it. */
+export interface CallSnapshot {
+  stream: number;
+  service: string;
+  method: string;
+  /** How long the handler has been running. */
+  ageMs: number;
+  /** The deadline passed and DeadlineExceeded was answered; the handler has not returned yet. */
+  answered?: true;
 }
 
 /** What a connection needs from its server. */
@@ -58,6 +73,17 @@ export class ServerConnection {
   /** Calls whose handlers are still running. */
   get inFlight(): number {
     return this.calls.size;
+  }
+
+  /** The calls whose handlers are still running, oldest first. */
+  callsSnapshot(now: number = Date.now()): CallSnapshot[] {
+    return [...this.calls].map(([stream, c]) => ({
+      stream,
+      service: c.service,
+      method: c.method,
+      ageMs: now - c.since,
+      ...(c.answered ? { answered: true as const } : {}),
+    }));
   }
 
   /** Graceful close: finish running calls, then end the connection. New requests are still served. */
@@ -130,7 +156,15 @@ export class ServerConnection {
   }
 
   private async run(id: number, method: Method, req: ttrpc.Request): Promise<void> {
-    const call: Call = { controller: new AbortController(), timer: undefined, answered: false, replied: [] };
+    const call: Call = {
+      controller: new AbortController(),
+      service: req.service,
+      method: req.method,
+      since: Date.now(),
+      timer: undefined,
+      answered: false,
+      replied: [],
+    };
     this.calls.set(id, call);
     const timeoutNano = req.timeoutNano;
     if (timeoutNano > 0 && timeoutNano / 1e6 <= MAX_TIMER_MS) {

@@ -5,7 +5,7 @@
 import type { Server as NetServer, Socket } from "node:net";
 import { ShimError } from "../errdefs.js";
 import { Logger } from "../log.js";
-import { ServerConnection } from "./connection.js";
+import { ServerConnection, type CallSnapshot } from "./connection.js";
 import { MAX_MESSAGE } from "./frame.js";
 import { ServiceRegistry, type Method } from "./service.js";
 
@@ -23,6 +23,21 @@ export interface ServerOptions {
   authorize?: Authorize;
 }
 
+/** One accepted connection as the daemon's state dump shows it. */
+export interface ConnectionSnapshot {
+  /** Accept order on this server, from 1. */
+  id: number;
+  /** How long ago it was accepted. */
+  ageMs: number;
+  calls: CallSnapshot[];
+}
+
+/** The server's listeners, connections and in-flight calls. */
+export interface ServerSnapshot {
+  listening: boolean;
+  connections: ConnectionSnapshot[];
+}
+
 /** A ttrpc server. One per shim; create it in the composition root. */
 export class Server {
   private readonly log: Logger;
@@ -31,6 +46,8 @@ export class Server {
   private readonly registry = new ServiceRegistry();
   private readonly listeners = new Set<NetServer>();
   private readonly connections = new Set<ServerConnection>();
+  private readonly accepted = new WeakMap<ServerConnection, { id: number; since: number }>();
+  private acceptedCount = 0;
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
 
@@ -56,6 +73,15 @@ export class Server {
   /** Open connections. */
   get activeConnections(): number {
     return this.connections.size;
+  }
+
+  /** A plain copy of the connections and the calls running on them, oldest first. */
+  snapshot(now: number = Date.now()): ServerSnapshot {
+    const connections = [...this.connections].map((conn) => {
+      const info = this.accepted.get(conn) ?? { id: 0, since: now };
+      return { id: info.id, ageMs: now - info.since, calls: conn.callsSnapshot(now) };
+    });
+    return { listening: !this.stopping && this.listeners.size > 0, connections };
   }
 
   /**
@@ -106,6 +132,7 @@ export class Server {
       onClose: (c) => this.onConnectionClosed(c),
     });
     this.connections.add(conn);
+    this.accepted.set(conn, { id: ++this.acceptedCount, since: Date.now() });
   }
 
   /** Runs the hook synchronously in the `connection` event: no data of a refused peer is ever read. */
