@@ -66,7 +66,7 @@ function guardProcess(log: Logger): void {
 /** Runs the daemon until shutdown, then exits the process with status 0. */
 export async function serve(flags: Flags): Promise<void> {
   const level = daemonLogLevel(process.env, flags.debug);
-  const { log } = openLogFifo(process.cwd(), level, { id: flags.id, namespace: flags.namespace });
+  const { log, sink: logSink } = openLogFifo(process.cwd(), level, { id: flags.id, namespace: flags.namespace });
   guardProcess(log);
   // First thing: until a SIGUSR1 listener exists, Node answers SIGUSR1 by opening its inspector port.
   let dumpSources: DumpSources | undefined;
@@ -103,6 +103,10 @@ export async function serve(flags: Flags): Promise<void> {
   server.register(SANDBOX_SERVICE, sandbox.methods());
 
   dumpSources = { task, sandbox, server, publisher };
+  // A shared daemon (namespace grouping) outlives the bundle it was started in: its log moves to another's FIFO.
+  if (logSink) {
+    logSink.fallbacks = () => [...task.snapshot().containers.map((c) => c.bundle), ...sandbox.snapshot().sandboxes.map((s) => s.bundle)];
+  }
 
   const listener = await openListener(flags.socket);
   server.serve(listener);

@@ -88,6 +88,14 @@ function nsSuite(v: ContainerdVersion): void {
       await waitFor(() => leftovers([a.id, a.app]).bundles.length === 0, { timeoutMs: 10_000, what: "pod a's bundles to go" });
     });
 
+    // The daemon was started in pod a's bundle and logged to its FIFO, whose reader containerd closed with it.
+    void test("the shared daemon's log still reaches containerd's log once the pod it started for is gone", async () => {
+      const b = pods.get("b")!;
+      process.kill(daemon, "SIGUSR1");
+      await waitFor(async () => (await get().logs()).includes(`container=${b.app} `), { timeoutMs: 10_000, what: `the state dump naming ${b.app} in containerd's log` })
+        .catch((err: Error) => assert.fail(`${err.message}\n${get().logTail(20)}`));
+    });
+
     // On 1.6/1.7 this once failed 2 times in about 16 loaded runs on a branch (containerd logged "cleaning up
     // after shim disconnected" while loading tasks, pod b came back NOTREADY), cause not identified; on main
     // it then passed 28 of 28 runs (14 each on 1.6 and 1.7) at load average ~7. On failure the log tail shows.
