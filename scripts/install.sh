@@ -140,7 +140,7 @@ v2_snippet() {
 # ctr: ctr run --runtime io.containerd.ts.v2 ... (with $prefix/bin on containerd's PATH)
 EOF
 }
-echo "Add to containerd's config (then restart containerd); pods use it with runtimeClassName / handler \"ts\":"
+echo "# Add to containerd's config (then restart containerd); CRI pods use it as runtime handler \"ts\"."
 case "$major_minor" in
   1.6|1.7) v1_snippet "$major_minor" ;;
   2.*) v2_snippet "$major_minor" ;;
