@@ -9,8 +9,11 @@ import { createHash } from "node:crypto";
 import { chmodSync, closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
 import * as esbuild from "esbuild";
-import postject from "postject";
+
+type Inject = (file: string, resource: string, data: Buffer, o: { sentinelFuse: string }) => Promise<void>;
+const postject = createRequire(import.meta.url)("postject") as { inject: Inject }; // ships no types
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const nm = path.join(root, "node_modules");

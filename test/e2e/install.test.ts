@@ -92,7 +92,7 @@ void suite("install.sh and the single executable", { timeout: 900_000, skip: TES
       const get = (): Containerd => c ?? assert.fail(`containerd ${v} did not start`);
       /** Each shim daemon of this containerd is the installed file itself, not node. */
       const daemonsAreTheInstalledFile = (): void => {
-        const pids = shimDaemons(get());
+        const pids = shimDaemons(get(), "containerd-shim-ts-v2");
         assert.ok(pids.length > 0, "no shim daemon");
         for (const pid of pids) assert.equal(readlinkSync(`/proc/${pid}/exe`), realpathSync(bin), `daemon ${pid}`);
       };
