@@ -12,6 +12,7 @@ import { VERSIONS, startContainerd, type Containerd, type ContainerdVersion } fr
 import { CRI_NS, CriClient, cri, hostNetworkPod, shimDaemons, sleeperContainer } from "../helpers/cri.js";
 import { BUSYBOX_REF, REPO_ROOT } from "../helpers/image.js";
 import { waitFor } from "../helpers/wait.js";
+import { containerd } from "../../src/gen/bootstrap.js";
 
 const INSTALL = path.join(REPO_ROOT, "scripts", "install.sh");
 const TS = "io.containerd.ts.v2";
@@ -20,17 +21,21 @@ const NO_NODE_PATH = ["/usr/local/sbin", "/usr/sbin"];
 const TESTED: ContainerdVersion[] = VERSIONS.filter((v) => v === "2.1" || v === "1.6");
 const SUITES: Record<ContainerdVersion, string> = { "1.6": "bookworm", "1.7": "trixie", "2.1": "sid" };
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runRaw(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
+    const out: Buffer[] = [];
     let stderr = "";
-    p.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    p.stdout.on("data", (d: Buffer) => out.push(d));
     p.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     p.once("error", reject);
-    p.once("close", (code) => resolve({ code, stdout, stderr }));
+    p.once("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr }));
   });
 }
+const run = async (cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+  const r = await runRaw(cmd, args, env);
+  return { ...r, stdout: r.stdout.toString("utf8") };
+};
 
 const install = async (args: string[], env?: NodeJS.ProcessEnv): Promise<string> => {
   const r = await run("bash", [INSTALL, ...args], env);
@@ -78,11 +83,21 @@ void suite("install.sh and the single executable", { timeout: 900_000, skip: TES
     assert.doesNotMatch(snippets.get("1.6")!, /runtime_path/);
   });
 
-  void test("runs -v with no node and no checkout around", async () => {
+  void test("runs -v and -info with no node and no checkout around", async () => {
     for (const dir of NO_NODE_PATH) assert.equal(existsSync(path.join(dir, "node")), false, `${dir}/node exists`);
-    const r = await run(bin, ["-v"], { PATH: NO_NODE_PATH.join(":") });
+    const env = { PATH: NO_NODE_PATH.join(":") };
+    const r = await run(bin, ["-v"], env);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^containerd-shim-ts-v2 \d+\.\d+\.\d+\nnode v2[2-9]\./);
+    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
+    assert.match(r.stdout, new RegExp(`^containerd-shim-ts-v2 ${pkg.version.replace(/\./g, "\\.")}\nnode v2[2-9]\\.`));
+    const i = await runRaw(bin, ["-info"], env);
+    assert.equal(i.code, 0, i.stderr);
+    const info = containerd.types.RuntimeInfo.decode(i.stdout);
+    assert.equal(info.name, TS);
+    assert.equal(info.version?.version, pkg.version);
+    assert.equal(info.features?.typeUrl, "types.containerd.io/opencontainers/runtime-spec/1/features/Features");
+    assert.ok(Array.isArray((JSON.parse(Buffer.from(info.features?.value ?? new Uint8Array()).toString("utf8")) as { mountOptions?: unknown }).mountOptions),
+      "the features are runc's");
   });
 
   for (const v of TESTED) {
@@ -94,7 +109,11 @@ void suite("install.sh and the single executable", { timeout: 900_000, skip: TES
       const daemonsAreTheInstalledFile = (): void => {
         const pids = shimDaemons(get(), "containerd-shim-ts-v2");
         assert.ok(pids.length > 0, "no shim daemon");
-        for (const pid of pids) assert.equal(readlinkSync(`/proc/${pid}/exe`), realpathSync(bin), `daemon ${pid}`);
+        for (const pid of pids) {
+          assert.equal(readlinkSync(`/proc/${pid}/exe`), realpathSync(bin), `daemon ${pid}`);
+          // The daemon's default Node flags reach the re-executed file (SHIM_TS_DAEMON_NODE_FLAGS unset here).
+          assert.equal(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[1], "--node-options=--lite-mode", `daemon ${pid}`);
+        }
       };
 
       before(async () => {
