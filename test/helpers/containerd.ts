@@ -29,6 +29,8 @@ export interface ContainerdOptions {
   extraConfig?: string;      // appended to config.toml
   logLevel?: string;         // containerd --log-level (the config says "debug", which also gives shims -debug)
   env?: Record<string, string>;
+  shimBinary?: string;       // what <dir>/bin/containerd-shim-ts-v2 links to; default SHIM_BINARY (the launcher)
+  systemPath?: string[];     // PATH after <dir>/bin and containerd's dir; default node's dir and the usual system dirs
 }
 export interface CtrResult { stdout: string; stderr: string; code: number | null; signal: string | null }
 export interface CtrOptions { ns?: string; timeoutMs?: number; input?: string }
@@ -103,8 +105,8 @@ class Instance implements Containerd {
   get pid(): number | undefined { return this.proc?.exitCode === null ? this.proc.pid : undefined; }
 
   private get env(): NodeJS.ProcessEnv {
-    const extra = [this.binDir, this.usrBin, path.dirname(process.execPath), "/usr/local/sbin", "/usr/local/bin",
-      "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+    const extra = [this.binDir, this.usrBin, ...(this.opts.systemPath ?? [path.dirname(process.execPath), "/usr/local/sbin",
+      "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"])];
     const env: NodeJS.ProcessEnv = { ...process.env, ...this.opts.env, PATH: extra.join(":") };
     delete env.NOTIFY_SOCKET;
     return env;
@@ -113,7 +115,7 @@ class Instance implements Containerd {
   async setup(): Promise<void> {
     await mkdir(this.binDir, { recursive: true });
     await mkdir(path.join(this.dir, "cni"), { recursive: true });
-    await symlink(SHIM_BINARY, path.join(this.binDir, "containerd-shim-ts-v2"));
+    await symlink(this.opts.shimBinary ?? SHIM_BINARY, path.join(this.binDir, "containerd-shim-ts-v2"));
     const cfg = configToml(this.version, {
       dir: this.dir, root: this.root, state: this.state, address: this.address, ttrpcAddress: this.ttrpcAddress,
       cri: this.opts.cri ?? false, runtime: this.opts.runtime ?? RUNTIME,

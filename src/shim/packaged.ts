@@ -1,0 +1,22 @@
+/**
+ * What the single executable was built with (scripts/package.ts). esbuild's `define` replaces
+ * SHIM_TS_PACKAGED with an object literal in that bundle only; in the dist/ build it is never declared,
+ * so {@link PACKAGED} is undefined and the shim runs as before (launcher, node_modules). No imports: the
+ * `start` path reads it.
+ */
+export interface Packaged {
+  /** package.json's version (there is no package.json next to the executable). */
+  version: string;
+  /** koffi's version: its native module reports the same one. */
+  koffiVersion: string;
+  /** sha256 (hex) of the koffi.node embedded as the SEA asset {@link KOFFI_ASSET}. */
+  koffiSha256: string;
+}
+
+/** The SEA asset holding koffi's native module for linux-x64 (glibc). */
+export const KOFFI_ASSET = "koffi.node";
+
+declare const SHIM_TS_PACKAGED: Packaged | undefined;
+
+/** The build facts inside the single executable; undefined when run through bin/ from a checkout. */
+export const PACKAGED: Packaged | undefined = typeof SHIM_TS_PACKAGED === "object" ? SHIM_TS_PACKAGED : undefined;
