@@ -103,7 +103,7 @@ export class ShimClient {
   }
 
   /** State of task `id` (exec `execId`): status name, pid, exit status. */
-  async state(id: string, execId = "", timeoutMs = 5000): Promise<{ status: string; pid: number; exitStatus: number }> {
+  async state(id: string, execId = "", timeoutMs = 5000): Promise<{ status: string; pid: number; exitStatus: number; stdout: string }> {
     const call = () => this.client.callTyped(this.service, "State", TaskApi.StateRequest, { id, execId },
       TaskApi.StateResponse, { timeoutMs, metadata: { "containerd-namespace-ttrpc": "default" } });
     let r: containerd.task.v2.StateResponse;
@@ -114,7 +114,7 @@ export class ShimClient {
       this.service = "containerd.task.v3.Task";
       r = await call();
     }
-    return { status: TASK_STATUS[r.status] ?? String(r.status), pid: r.pid, exitStatus: r.exitStatus };
+    return { status: TASK_STATUS[r.status] ?? String(r.status), pid: r.pid, exitStatus: r.exitStatus, stdout: r.stdout };
   }
 
   close(): void { this.client.close(); }
