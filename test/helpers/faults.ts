@@ -2,7 +2,8 @@
 // arguments that use it (for our shim and for the Go runc shim alike), and host leftovers of a namespace.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { BUSYBOX_REF, RUNTIME, runCapture, type Containerd } from "./containerd.js";
+import { BUSYBOX_REF, RUNTIME, containerProcesses, mountsUnder, runCapture, type Containerd } from "./containerd.js";
+import { shimDaemons } from "./cri.js";
 import { REPO_ROOT } from "./image.js";
 import { waitFor } from "./wait.js";
 
@@ -96,4 +97,33 @@ function safeReaddir(p: string): string[] {
 /** Bundles containerd `c` holds for namespace `ns`. */
 export function bundles(c: Containerd, ns: string): string[] {
   return safeReaddir(path.join(c.state, "io.containerd.runtime.v2.task", ns));
+}
+
+/**
+ * What is left of container `id` in namespace `ns` of containerd `c` while other containers run: its runc
+ * container (under `runcRoot`), live processes in its cgroup, bundle, mounts below the bundle, and its
+ * own shim daemon (one started with `-id <id>`).
+ */
+export async function leftoversOf(c: Containerd, ns: string, id: string, runcRoot = path.join("/run/containerd/runc", ns)) {
+  const bundle = path.join(c.state, "io.containerd.runtime.v2.task", ns, id);
+  return {
+    runc: (await runcList(runcRoot)).filter((x) => x === id),
+    processes: containerProcesses(ns, id),
+    bundle: existsSync(bundle) ? [bundle] : [],
+    mounts: mountsUnder(bundle),
+    daemons: shimDaemons(c).filter((pid) => {
+      try { return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").includes(` -id ${id} `); } catch { return false; }
+    }),
+  };
+}
+
+/** Waits until nothing of `id` is left (see leftoversOf); the error lists what is. */
+export async function assertGone(c: Containerd, ns: string, id: string, runcRoot?: string): Promise<void> {
+  let last = await leftoversOf(c, ns, id, runcRoot);
+  try {
+    await waitFor(async () => Object.values(last = await leftoversOf(c, ns, id, runcRoot)).every((v) => v.length === 0),
+      { timeoutMs: 15_000, what: `nothing of ${id} left` });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}: ${JSON.stringify(last)}\n${c.logTail(20)}`);
+  }
 }
