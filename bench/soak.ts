@@ -70,7 +70,9 @@ async function soak(runtime: string): Promise<{ samples: Sample[]; errors: strin
         const c0 = performance.now();
         const run = await runCycle(c, cc, `s${k}`, PODS, CONTAINERS, PARALLEL);
         errors.push(...run.errors.slice(0, 5).map((e) => `cycle ${k}: ${e}`));
-        const left = Object.values(await hostLeftovers(c, [anchor.id, ...anchor.apps], run.podIds)).reduce((a, b) => a + b, 0);
+        const found = await hostLeftovers(c, [anchor.id, ...anchor.apps], run.podIds);
+        const left = Object.values(found).reduce((a, b) => a + b, 0);
+        if (left > 0) errors.push(`cycle ${k}: left on the host right after the cycle: ${JSON.stringify(found)}`);
         const m = memKiB(daemon);
         samples.push({
           cycle: k, atS: Math.round((performance.now() - t0) / 1000), cycleMs: Math.round(performance.now() - c0),

@@ -95,7 +95,12 @@ if (VERSIONS.includes("2.1")) {
           const c0 = performance.now();
           const run = await runCycle(cd, cc(), `c${k}`, PODS, CONTAINERS, PARALLEL);
           errors.push(...run.errors.map((e) => `cycle ${k}: ${e}`));
-          const left = await hostLeftovers(cd, [a.id, ...a.apps], run.podIds);
+          // Removal is done when RemovePodSandbox returns; allow what containerd finishes just after it.
+          let left = await hostLeftovers(cd, [a.id, ...a.apps], run.podIds);
+          const l0 = performance.now();
+          await waitFor(async () => Object.values(left = await hostLeftovers(cd, [a.id, ...a.apps], run.podIds)).every((n) => n === 0),
+            { timeoutMs: 15_000, what: "nothing left" }).catch(() => undefined);
+          if (performance.now() - l0 > 200) t.diagnostic(`cycle ${k}: leftovers went after ${Math.round(performance.now() - l0)} ms`);
           assert.deepEqual(left, { runc: 0, mounts: 0, bundles: 0, cgroups: 0, pause: 0, sockets: 0 }, `cycle ${k}: left on the host`);
           const zombies = zombiesOf([daemon, ctrd]);
           assert.deepEqual(zombies, [], `cycle ${k}: zombies of the daemon or containerd`);
