@@ -7,6 +7,8 @@
 // and removed until `--minutes` are up, while CRI ContainerStatus and the shim's State are polled for the
 // anchor. After every cycle: the persistent daemon's (the anchor's) fds and RSS/PSS, containerd's fds and RSS,
 // zombies, and what is left on the host. Prints a table of samples (first, every tenth, last) and a summary.
+// Run it alone on the machine: the e2e harness' cleanup of another containerd force-deletes every runc
+// container in namespace k8s.io and kills the processes in cgroup /k8s.io, the soak's included.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { startContainerd, zombiesOf, type Containerd, type ContainerdVersion } from "../test/helpers/containerd.js";
@@ -70,6 +72,11 @@ async function soak(runtime: string): Promise<{ samples: Sample[]; errors: strin
         const c0 = performance.now();
         const run = await runCycle(c, cc, `s${k}`, PODS, CONTAINERS, PARALLEL);
         errors.push(...run.errors.slice(0, 5).map((e) => `cycle ${k}: ${e}`));
+        if (!existsSync(`/proc/${daemon}`)) {
+          // Seen when another test run on the machine cleaned up namespace k8s.io (the harness' stop()).
+          errors.push(`cycle ${k}: the anchor's shim daemon ${daemon} is gone; stopping`);
+          break;
+        }
         const found = await hostLeftovers(c, [anchor.id, ...anchor.apps], run.podIds);
         const left = Object.values(found).reduce((a, b) => a + b, 0);
         if (left > 0) errors.push(`cycle ${k}: left on the host right after the cycle: ${JSON.stringify(found)}`);
@@ -86,7 +93,7 @@ async function soak(runtime: string): Promise<{ samples: Sample[]; errors: strin
       await Promise.all(pollers);
       shim.close();
     }
-    await stopPod(cc, anchor);
+    await stopPod(cc, anchor).catch((err: Error) => errors.push(`removing the anchor: ${err.message}`));
   } finally {
     cc.close();
     await c.stop();
