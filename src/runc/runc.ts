@@ -5,6 +5,7 @@
 import { open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { internal } from "../errdefs.js";
 import type { Logger } from "../log.js";
 import * as A from "./args.js";
 import { readLogSince, spawnRunc, type SpawnRequest } from "./spawn.js";
@@ -88,10 +89,12 @@ export class Runc {
     o.signal?.throwIfAborted();
     // Unique per process and call; "wx" refuses a leftover of the same name. (node:crypto would add ~9 ms to daemon boot.)
     const file = join(process.env["XDG_RUNTIME_DIR"] || tmpdir(), `runc-process-${process.pid}-${Date.now().toString(36)}-${++processFiles}.json`);
-    const fh = await open(file, "wx", 0o600);
+    const fh = await open(file, "wx", 0o600).catch((err: Error) => { throw internal(`Cannot write runc's process file "${file}": ${err.message}`, { cause: err }); });
     try {
       try {
         await fh.writeFile(JSON.stringify(spec));
+      } catch (err) {
+        throw internal(`Cannot write runc's process file "${file}": ${(err as Error).message}`, { cause: err });
       } finally {
         await fh.close();
       }

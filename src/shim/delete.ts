@@ -1,6 +1,7 @@
 /**
  * The `delete` action (shared/protocol.md §1.6, peers.md §2.11): clean up container `-id` after its shim
- * is gone or after a normal teardown. Idempotent, touches only `-id` and its bundle, never the daemon.
+ * is gone or after a normal teardown. Idempotent, touches only `-id` and its bundle, never the daemon; for a
+ * pod sandbox whose daemon is gone, also the pod's containers containerd will not delete (orphans.ts).
  * stdout carries the `DeleteResponse` protobuf; stderr carries warnings (containerd logs them).
  */
 import { spawn } from "node:child_process";
@@ -138,18 +139,54 @@ export async function runDelete(flags: Flags, bundle: string): Promise<{ out: Ui
   const opts = readSavedOptions(bundle);
   const err = await runQuiet(opts.binaryName ?? "runc", runcDeleteArgs(opts, flags.namespace, bundle, flags.id));
   if (err !== undefined) warnings.push(err);
-  const rootfs = path.join(bundle, "rootfs");
-  if (hasMounts(rootfs)) {
-    try {
-      const { unmountRecursive } = await import("../sys/index.js");
-      unmountRecursive(rootfs);
-    } catch (e) {
-      warnings.push(`Cannot unmount "${rootfs}": ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
+  const w = await unmountRootfs(path.join(bundle, "rootfs"));
+  if (w !== undefined) warnings.push(w);
   const stale = await removeDeadSocket(bundle);
   if (stale !== undefined) warnings.push(stale);
+  if (isPodSandbox(bundle) && (await daemonGone(bundle))) {
+    const { deletePodOrphans } = await import("./orphans.js");
+    const root = path.join(opts.root ?? DEFAULT_RUNC_ROOT, flags.namespace);
+    const rt = { binary: opts.binaryName ?? "runc", root, systemdCgroup: opts.systemdCgroup };
+    warnings.push(...(await deletePodOrphans(rt, flags.id, unmountRootfs)));
+  }
   return { out: deleteResponse(readInitPid(bundle)), warnings };
+}
+
+/** Unmounts `rootfs` if anything is mounted there; returns a warning on failure. */
+async function unmountRootfs(rootfs: string): Promise<string | undefined> {
+  if (!hasMounts(rootfs)) return undefined;
+  try {
+    const { unmountRecursive } = await import("../sys/index.js");
+    unmountRecursive(rootfs);
+    return undefined;
+  } catch (e) {
+    return `Cannot unmount "${rootfs}": ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
+
+/** True if `<bundle>/config.json` is a CRI pod sandbox's (annotation io.kubernetes.cri.container-type). */
+export function isPodSandbox(bundle: string): boolean {
+  const raw = readText(path.join(bundle, "config.json"));
+  if (raw === undefined || !raw.includes("io.kubernetes.cri.container-type")) return false;
+  try {
+    const spec = JSON.parse(raw) as { annotations?: Record<string, string> };
+    return spec.annotations?.["io.kubernetes.cri.container-type"] === "sandbox";
+  } catch {
+    return false;
+  }
+}
+
+/** True when no daemon serves the socket named by `<bundle>/address` any more (removed, or connect refused). */
+export async function daemonGone(bundle: string): Promise<boolean> {
+  const m = /^unix:\/\/(\/\S+)/.exec(readText(path.join(bundle, "address"))?.trim() ?? "");
+  if (!m?.[1]) return false;
+  try {
+    lstatSync(m[1]);
+  } catch {
+    return true;
+  }
+  const code = await connectCode(m[1]);
+  return code === "ECONNREFUSED" || code === "ENOENT";
 }
 
 /** Resolves with the error code of connecting to unix socket `p` ("" when something accepted). */

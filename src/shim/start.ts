@@ -6,7 +6,7 @@
  */
 import { jsonAnswer, MAX_VERSION_ENV, probeTaskVersion } from "./version-probe.js";
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SOCKET_PATH_LIMIT, socketAddress, socketDir, socketPath } from "./address.js";
@@ -87,8 +87,13 @@ export function groupingId(bundle: string, id: string, grouping: Grouping = "pod
 /** Writes `<bundle>/address` atomically: the exact address, no newline (1.6 reads it raw). */
 export function writeAddressFile(bundle: string, address: string): void {
   const tmp = path.join(bundle, ".address.tmp");
-  writeFileSync(tmp, address, { mode: 0o644 });
-  renameSync(tmp, path.join(bundle, "address"));
+  try {
+    writeFileSync(tmp, address, { mode: 0o644 });
+    renameSync(tmp, path.join(bundle, "address"));
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw new Error(`Cannot write "${path.join(bundle, "address")}": ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /**

@@ -2,8 +2,9 @@
  * What the task service reads from and writes to a bundle: config.json facts, options.json/runtime
  * (read back by the `delete` action), and id validation.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { internal } from "../errdefs.js";
 import type { RuntimeOptions } from "./options.js";
 
 /** Validates a container or exec id as containerd does (src/ids.ts; also rules out path-like ids). */
@@ -32,6 +33,21 @@ export async function readSpecFacts(bundle: string): Promise<SpecFacts> {
 /** Persists what `delete` needs to find the right runc binary and root after a shim dies. */
 export async function writeRuntimeFiles(bundle: string, opts: RuntimeOptions): Promise<void> {
   const saved = { binaryName: opts.binaryName, root: opts.root, systemdCgroup: opts.systemdCgroup };
-  await writeFile(path.join(bundle, "options.json"), JSON.stringify(saved), { mode: 0o600 });
-  await writeFile(path.join(bundle, "runtime"), opts.binaryName ?? "runc", { mode: 0o600 });
+  await writeWhole(path.join(bundle, "options.json"), JSON.stringify(saved));
+  await writeWhole(path.join(bundle, "runtime"), opts.binaryName ?? "runc");
+}
+
+/**
+ * Writes `file` (0600) whole or not at all: a temp file renamed into place, removed on failure (a full
+ * disk left an empty options.json, which `delete` would read as defaults). Errors name the file.
+ */
+async function writeWhole(file: string, data: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  try {
+    await writeFile(tmp, data, { mode: 0o600 });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw internal(`Cannot write "${file}": ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -174,12 +174,12 @@ export class Container implements ExitTarget {
     return init;
   }
 
-  /** Kill of the init (`runc kill`). An exited or deleted init is NotFound. */
-  async kill(sig: number, all: boolean): Promise<void> {
+  /** Kill of the init (`runc kill`, killed if `signal` aborts: the caller's deadline). An exited or deleted init is NotFound. */
+  async kill(sig: number, all: boolean, signal?: AbortSignal): Promise<void> {
     if (this.init.status === "deleted" || this.init.hasExited) {
       throw notFound(`Cannot kill task "${this.id}": process already finished`);
     }
-    await this.runc.kill(this.id, sig, { all, logFile: this.logFile });
+    await this.runc.kill(this.id, sig, { all, logFile: this.logFile, signal });
   }
 
   /** Looks up the init ("") or an exec; unknown exec ids are NotFound. */

@@ -105,10 +105,10 @@ export class TaskService {
       Exec: unary(T.ExecProcessRequest, Empty, (r) => this.exec(r)),
       ResizePty: unary(T.ResizePtyRequest, Empty, (r) => this.resize(r)),
       CloseIO: unary(T.CloseIORequest, Empty, (r) => this.closeIO(r)),
-      Pids: unary(T.PidsRequest, T.PidsResponse, (r) => this.pids(r)),
-      Pause: unary(T.PauseRequest, Empty, (r) => this.pause(r.id)),
-      Resume: unary(T.ResumeRequest, Empty, (r) => this.resume(r.id)),
-      Update: unary(T.UpdateTaskRequest, Empty, (r) => this.update(r)),
+      Pids: unary(T.PidsRequest, T.PidsResponse, (r, ctx) => this.pids(r, ctx.signal)),
+      Pause: unary(T.PauseRequest, Empty, (r, ctx) => this.pause(r.id, ctx.signal)),
+      Resume: unary(T.ResumeRequest, Empty, (r, ctx) => this.resume(r.id, ctx.signal)),
+      Update: unary(T.UpdateTaskRequest, Empty, (r, ctx) => this.update(r, ctx.signal)),
       Checkpoint: unary(T.CheckpointTaskRequest, Empty, async (r, ctx) => {
         const opts = parseCheckpointOptions(r.options, (v) => containerd.runc.v1.CheckpointOptions.decode(v));
         await checkpointTask(this.get(r.id), r.path, opts, ctx.signal);
@@ -207,7 +207,7 @@ export class TaskService {
   private async kill(r: containerd.task.v2.KillRequest, ctx: CallContext) {
     const c = this.get(r.id, r.execId);
     ctx.afterReply(this.router.holdExits(c));
-    if (r.execId === "") await c.kill(r.signal, r.all);
+    if (r.execId === "") await c.kill(r.signal, r.all, ctx.signal);
     else await killExec(c.process(r.execId), r.signal);
     return {};
   }
@@ -239,9 +239,9 @@ export class TaskService {
     return {};
   }
 
-  private async pids(r: containerd.task.v2.PidsRequest) {
+  private async pids(r: containerd.task.v2.PidsRequest, signal: AbortSignal) {
     const c = this.get(r.id);
-    const pids = await c.runc.ps(c.id, { logFile: c.logFile });
+    const pids = await c.runc.ps(c.id, { logFile: c.logFile, signal });
     const byPid = new Map<number, string>();
     for (const e of c.execs.values()) if (e.pid > 0) byPid.set(e.pid, e.execId);
     const processes = pids.map((pid) => {
@@ -253,11 +253,11 @@ export class TaskService {
     return { processes };
   }
 
-  private async pause(id: string) {
+  private async pause(id: string, signal: AbortSignal) {
     const c = this.get(id);
     c.init.transition("pausing", "pause");
     try {
-      await c.runc.pause(id, { logFile: c.logFile });
+      await c.runc.pause(id, { logFile: c.logFile, signal });
     } catch (err) {
       if (c.init.status === "pausing") c.init.status = "running";
       throw err;
@@ -267,20 +267,20 @@ export class TaskService {
     return {};
   }
 
-  private async resume(id: string) {
+  private async resume(id: string, signal: AbortSignal) {
     const c = this.get(id);
     c.init.require(["paused"], "resume");
-    await c.runc.resume(id, { logFile: c.logFile });
+    await c.runc.resume(id, { logFile: c.logFile, signal });
     if (c.init.status === "paused") c.init.status = "running";
     this.env.events.resumed(id);
     return {};
   }
 
-  private async update(r: containerd.task.v2.UpdateTaskRequest) {
+  private async update(r: containerd.task.v2.UpdateTaskRequest, signal: AbortSignal) {
     const c = this.get(r.id);
     c.init.require(["created", "running", "pausing", "paused"], "update");
     const json = Buffer.from(r.resources?.value ?? new Uint8Array()).toString("utf8");
-    await c.runc.update(r.id, JSON.parse(json || "{}") as object, { logFile: c.logFile });
+    await c.runc.update(r.id, JSON.parse(json || "{}") as object, { logFile: c.logFile, signal });
     return {};
   }
 
