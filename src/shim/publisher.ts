@@ -22,11 +22,18 @@ export interface RemotePublisherOptions {
   maxQueue?: number;
   /** Deadline of one Forward call. Default 5000 ms. */
   timeoutMs?: number;
-  /** Retries after the first failed attempt before an event is dropped. Default 5. */
+  /**
+   * Retries after the first failed attempt before an event is dropped. Default 5. Attempts that could not
+   * reach containerd at all (it is down or restarting) do not count: an exit is held, in order, until a
+   * containerd is back to take it, so an outage of any length loses no event (the queue bound still holds).
+   */
   maxRetries?: number;
   /** Delay before retry n is n × this. Default 1000 ms. */
   retryDelayMs?: number;
 }
+
+/** containerd's socket could not be reached (containerd down or restarting): not counted as a retry. */
+class Unreachable extends Error {}
 
 interface Item {
   topic: string;
@@ -184,10 +191,10 @@ export class RemotePublisher implements Publisher {
   /** Sends `item` with retries; resolves undefined when delivered, else the last error text. */
   private async deliver(item: Item): Promise<string | undefined> {
     let last = "";
-    for (let attempt = 0; attempt <= this.maxRetries; attempt++) {
-      if (attempt > 0) {
+    for (let attempt = 0, tries = 0; attempt <= this.maxRetries; attempt++, tries++) {
+      if (tries > 0) {
         try {
-          await delay(attempt * this.retryDelayMs, undefined, { signal: this.stopper.signal });
+          await delay(Math.min(tries, Math.max(this.maxRetries, 1)) * this.retryDelayMs, undefined, { signal: this.stopper.signal });
         } catch {
           return "publisher closed";
         }
@@ -199,6 +206,7 @@ export class RemotePublisher implements Publisher {
       } catch (err) {
         last = err instanceof Error ? err.message : String(err);
         this.opts.log.debug("forward failed", { topic: item.topic, attempt, error: last });
+        if (err instanceof Unreachable) attempt--;
       }
     }
     return last;
@@ -207,7 +215,9 @@ export class RemotePublisher implements Publisher {
   /** One Forward; if the cached connection turned out closed, reconnects once and sends again. */
   private async send(item: Item): Promise<void> {
     for (let fresh = false; ; fresh = true) {
-      const client = await this.connect();
+      const client = await this.connect().catch((err: unknown) => {
+        throw new Unreachable(`Cannot reach containerd: ${err instanceof Error ? err.message : String(err)}`);
+      });
       try {
         await client.call(EVENTS_SERVICE, "Forward", item.payload, {
           timeoutMs: this.timeoutMs,

@@ -119,6 +119,18 @@ void suite("RemotePublisher", () => {
     assert.deepEqual(events.topics(), ["/tasks/a", "/tasks/b", "/tasks/c"]);
   });
 
+  void test("holds an event through an outage longer than its retries: unreachable attempts do not count", async (t) => {
+    const { events, publisher, sink } = await setup(t, { maxRetries: 1, retryDelayMs: 20 });
+    publisher.publish("/tasks/exit", "x.A", payload(1));
+    publisher.publish("/tasks/delete", "x.B", payload(2));
+    await waitFor(() => sink.lines.filter((l) => l.includes("forward failed")).length >= 6, { what: "six failed forwards" });
+    assert.equal(publisher.dropped, 0, "nothing dropped while containerd is unreachable");
+    await events.listen();
+    assert.equal(await publisher.drain({ signal: AbortSignal.timeout(10_000) }), true);
+    assert.deepEqual(events.topics(), ["/tasks/exit", "/tasks/delete"]);
+    assert.equal(publisher.dropped, 0);
+  });
+
   void test("does not let later events overtake one that the server refused", async (t) => {
     const { events, publisher } = await setup(t);
     await events.listen();
