@@ -1,0 +1,107 @@
+// Scale: one CRI pod (podsandbox mode) grown to N busybox sleepers, then E execs (ExecSync `true`, spread over
+// the containers, C at a time), per runtime on one containerd. The PSS of the pod's one shim daemon is sampled
+// with the pause container alone and after every N/10 containers, right before the execs and after them (once
+// the daemon has been idle for --settle ms). Run as root after the build:
+//   node dist/bench/scale.js [--n 100] [--execs 1000] [--concurrency 4] [--settle 3000] [--versions 2.1] [--write]
+// bench/all.ts calls measureScale().
+import { setTimeout as delay } from "node:timers/promises";
+import { HANDLER, addContainer, criContainerd, daemons, noDaemons, runPod, stopCri, teardownPod, type CriBench, type Handler } from "./cri.js";
+import { OURS, RUNC, arg, fmt, isMain, label, memoryOf, record, stamp, table, versions, type ContainerdVersion } from "./lib.js";
+
+export interface Scale {
+  /** [containers, PSS KiB] of the pod's daemon: 0 = pause container only. */
+  growth: [number, number][];
+  /** PSS KiB right before the execs, and after them plus the settle time. */
+  beforeExecs: number;
+  afterExecs: number;
+  execs: number;
+  execMs: number;
+}
+
+/** Least-squares slope of y over x. */
+export function slope(pts: [number, number][]): number {
+  const n = pts.length;
+  const mx = pts.reduce((a, [x]) => a + x, 0) / n;
+  const my = pts.reduce((a, [, y]) => a + y, 0) / n;
+  const sxy = pts.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const sxx = pts.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return sxx === 0 ? NaN : sxy / sxx;
+}
+
+/** Growth over the second half of the containers divided by growth over the first half (1 = linear). */
+export function secondHalfOverFirst(growth: [number, number][]): number {
+  const last = growth[growth.length - 1]!;
+  const mid = growth.reduce((best, p) => (Math.abs(p[0] - last[0] / 2) < Math.abs(best[0] - last[0] / 2) ? p : best));
+  const first = growth[0]!;
+  return ((last[1] - mid[1]) / (last[0] - mid[0])) / ((mid[1] - first[1]) / (mid[0] - first[0]));
+}
+
+async function one(b: CriBench, runtime: string, handler: Handler, n: number, execs: number, conc: number, settleMs: number): Promise<Scale> {
+  const pod = await runPod(b, handler, `scale-${runtime === OURS ? "ts" : "go"}`, 0);
+  try {
+    const pss = (): number => {
+      const d = daemons(b, runtime);
+      if (d.length !== 1) throw new Error(`one pod of ${runtime}: expected 1 shim daemon, found ${d.length}`);
+      return memoryOf(d[0]!).pss;
+    };
+    const step = Math.max(1, Math.round(n / 10));
+    const growth: [number, number][] = [[0, pss()]];
+    for (let i = 0; i < n; i++) {
+      await addContainer(b, pod, `c${i}`);
+      if ((i + 1) % step === 0 || i === n - 1) growth.push([i + 1, pss()]);
+    }
+    await delay(settleMs); // same idle time before and after the execs
+    const beforeExecs = pss();
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: conc }, async () => {
+      for (let k = next++; k < execs; k = next++) {
+        const r = await b.client.execSync(pod.containers[k % pod.containers.length]!, ["true"]);
+        if (r.exitCode !== 0) throw new Error(`exec ${k}: exit ${r.exitCode}: ${r.stderr}`);
+      }
+    }));
+    const execMs = performance.now() - t0;
+    await delay(settleMs);
+    return { growth, beforeExecs, afterExecs: pss(), execs, execMs };
+  } finally {
+    await teardownPod(b, pod).catch((e: Error) => console.error(e.message));
+    await noDaemons(b).catch((e: Error) => console.error(e.message));
+  }
+}
+
+/** Both runtimes, one after the other, on one CRI containerd `v`. */
+export async function measureScale(v: ContainerdVersion, n: number, execs: number, conc = 4, settleMs = 3000): Promise<Map<string, Scale>> {
+  const b = await criContainerd(v);
+  try {
+    const out = new Map<string, Scale>();
+    out.set(OURS, await one(b, OURS, HANDLER.ours, n, execs, conc, settleMs));
+    out.set(RUNC, await one(b, RUNC, HANDLER.runc, n, execs, conc, settleMs));
+    return out;
+  } finally {
+    await stopCri(b);
+  }
+}
+
+async function main(): Promise<void> {
+  const n = Number(arg("n", "100"));
+  const execs = Number(arg("execs", "1000"));
+  const conc = Number(arg("concurrency", "4"));
+  const settle = Number(arg("settle", "3000"));
+  const rows: (string | number)[][] = [];
+  const mb = (kib: number): string => fmt(kib / 1024, 1);
+  for (const v of versions("2.1")) {
+    for (const [r, s] of await measureScale(v, n, execs, conc, settle)) {
+      rows.push([v, label(r), n, mb(s.growth[0]![1]), mb(s.growth[s.growth.length - 1]![1]), fmt(slope(s.growth), 0),
+        fmt(secondHalfOverFirst(s.growth), 2), s.growth.map(([, y]) => fmt(y / 1024, 1)).join(" "), mb(s.beforeExecs), mb(s.afterExecs),
+        `${fmt((s.afterExecs / s.beforeExecs - 1) * 100, 1)} %`, fmt(s.execs / (s.execMs / 1000), 0)]);
+    }
+  }
+  record("Scale: one pod, many containers, many execs", `\`node dist/bench/scale.js ${process.argv.slice(2).join(" ")}\` (${stamp()}). ` +
+    `One pod grown to ${n} sleepers, then ${execs} ExecSync \`true\` (${conc} at a time); PSS of the pod's shim daemon; ` +
+    `slope = least squares over the samples; linearity = growth over the second half / growth over the first half; ` +
+    `before/after execs sampled after ${settle} ms idle.\n\n` +
+    table(["containerd", "shim", "containers", "PSS pause only MiB", `PSS at ${n} MiB`, "KiB per container", "linearity",
+      "PSS samples MiB", "PSS before execs MiB", "after execs MiB", "change", "execs/s"], rows));
+}
+
+if (isMain(import.meta.url)) await main();
