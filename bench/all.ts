@@ -113,8 +113,8 @@ async function main(): Promise<void> {
     const o = s.get(OURS)!;
     const g = s.get(RUNC)!;
     add(`scale: PSS per added container, one pod of ${size.scaleN}`, v, slope(o.growth), slope(g.growth), (x) => `${fmt(x, 0)} KiB`);
-    add(`scale: growth 2nd half / 1st half of the ${size.scaleN} (linear = 1)`, v, secondHalfOverFirst(o.growth),
-      secondHalfOverFirst(g.growth), (x) => fmt(x, 2), { on: "ours", op: "within", value: 0.75, hi: 1.25 });
+    add(`scale: PSS growth, 2nd half / 1st half of the ${size.scaleN} (linear = 1)`, v, secondHalfOverFirst(o.growth),
+      secondHalfOverFirst(g.growth), (x) => fmt(x, 2), { on: "ours", op: "<=", value: 1.25 }); // not superlinear; below 1 is GC timing
     add(`scale: PSS after ${size.execs} execs / before`, v, o.afterExecs / o.beforeExecs, g.afterExecs / g.beforeExecs,
       (x) => fmt(x, 3), { on: "ours", op: "<=", value: 1.02 });
   });

@@ -1,6 +1,6 @@
 // CRI pod start and teardown, ours vs containerd-shim-runc-v2 on the same containerd, runs interleaved:
 // start = RunPodSandbox + CreateContainer + StartContainer until CRI says RUNNING; teardown = StopContainer
-// (SIGTERM, the sleeper exits 0) + RemoveContainer + StopPodSandbox + RemovePodSandbox. On 2.1 ours runs in
+// (timeout 0: SIGKILL) + RemoveContainer + StopPodSandbox + RemovePodSandbox. On 2.1 ours runs in
 // podsandbox mode (the default); on 1.7 ours runs in shim sandboxer mode (`sandbox_mode = "shim"`) and runc-v2,
 // which has no SandboxService, in podsandbox mode. Run as root after the build:
 //   node dist/bench/pods.js [--runs 10] [--write]
