@@ -2,7 +2,7 @@
 // runtimes (ours and containerd-shim-runc-v2 from the same Debian package, picked per container with
 // `ctr run --runtime`), shim pids and sockets, /proc memory, percentiles, markdown tables, RESULTS.md.
 import { spawn } from "node:child_process";
-import { readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -114,6 +114,17 @@ export function cpuOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(f[11]) + Number(f[12])) * 10_000;
+}
+
+/** Time `pid` has spent on a CPU, in ms (/proc/<pid>/schedstat, ns resolution; all threads). */
+export function cpuMsOf(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch { /* thread gone */ }
+  }
+  return total / 1e6;
 }
 
 export function alive(pid: number): boolean {
