@@ -5,12 +5,13 @@
 //   node dist/bench/breakdown.js [--runs 10] [--versions 2.1,1.6] [--profile DIR] [--write]
 // --profile DIR: ours with Node's --cpu-prof for `start` and `delete` (the wrapper runs node with it, after moving
 // NODE_EXTRA_CA_CERTS aside as the launcher does; Node 20 refuses --cpu-prof in NODE_OPTIONS) and for the daemon
-// (SHIM_TS_DAEMON_NODE_FLAGS), profiles written to DIR/<version>; summarize with `node dist/bench/cpuprofile.js DIR`.
+// (SHIM_TS_DAEMON_NODE_FLAGS, without --lite-mode: the default daemon boots without it and sets it once
+// listening), 200 µs sampling, profiles written to DIR/<version>; summarize with `node dist/bench/cpuprofile.js DIR`.
 // The wrappers cost both runtimes the same few ms of sh per call.
 import { chmod, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { REPO_ROOT } from "../test/helpers/image.js";
-import { OURS, RUNC, BUSYBOX_REF, arg, containerd, flag, fmt, isMain, label, quantile, record, stamp, table, timeCtr, versions,
+import { OURS, RUNC, BUSYBOX_REF, arg, containerd, flag, fmt, isMain, label, quantile, record, remove, runDetached, stamp, table, timeCtr, versions,
   type Containerd } from "./lib.js";
 
 const SUITES = { "1.6": "bookworm", "1.7": "trixie", "2.1": "sid" } as const;
@@ -40,7 +41,7 @@ async function instrument(c: Containerd, profileDir?: string): Promise<string> {
     let text = wrapper(name, real, log, runc);
     if (profileDir !== undefined && name === "containerd-shim-ts-v2") {
       text = text.replace(`${JSON.stringify(real)} "$@"`, "if [ -n \"${NODE_EXTRA_CA_CERTS+x}\" ]; then export SHIM_TS_EXTRA_CA_CERTS=\"$NODE_EXTRA_CA_CERTS\"; " +
-        `unset NODE_EXTRA_CA_CERTS; fi; node --cpu-prof --cpu-prof-dir=${JSON.stringify(profileDir)} ${JSON.stringify(real)} "$@"`);
+        `unset NODE_EXTRA_CA_CERTS; fi; node --cpu-prof --cpu-prof-interval=200 --cpu-prof-dir=${JSON.stringify(profileDir)} ${JSON.stringify(real)} "$@"`);
     }
     await writeFile(file, text);
     await chmod(file, 0o755);
@@ -62,7 +63,7 @@ function logTime(log: string, msg: string, id: string): number | undefined {
   for (const line of log.split("\n")) {
     if (!line.includes(`msg="${msg}"`) && !line.includes(`msg=\\"${msg}\\"`)) continue;
     if (!new RegExp(`\\bid=\\\\?"?${id}\\b`).test(line)) continue;
-    const m = /time=\\?"([^"\\]+)\\?"/.exec(line.slice(line.indexOf(msg)));
+    const m = /^time=\\?"([^"\\]+)\\?"/.exec(line);
     if (m?.[1]) return Date.parse(m[1]);
   }
   return undefined;
@@ -118,6 +119,23 @@ export async function measureBreakdown(c: Containerd, runs: number, profileDir?:
       if (i >= 0) out.get(r)!.push(phases(calls, wall, shim, id, await c.logs(), r === OURS));
     }
   }
+  // `ctr task exec … true` on a running container: the runc exec inside it, and the rest.
+  const ids = [OURS, RUNC].map((r) => `bd-exec-${r === OURS ? "ts" : "go"}`);
+  try {
+    for (const [k, r] of [OURS, RUNC].entries()) await runDetached(c, r, ids[k]!, ["sleep", "3600"]);
+    for (let i = -1; i < runs; i++) {
+      for (const [k, r] of [OURS, RUNC].entries()) {
+        await writeFile(logFile, "");
+        const wall = await timeCtr(c, ["task", "exec", "--exec-id", `e${i + 1}`, ids[k]!, "true"]);
+        const calls = parseCalls(await readFile(logFile, "utf8"));
+        const runcExec = calls.filter((x) => x.who === "runc" && x.sub === "exec").reduce((a, x) => a + x.t1 - x.t0, 0);
+        const p = out.get(r)![i];
+        if (p) Object.assign(p, { "ctr task exec wall": wall, "… runc exec": runcExec, "… the rest": wall - runcExec });
+      }
+    }
+  } finally {
+    for (const id of ids) await remove(c, id).catch(() => undefined);
+  }
   return out;
 }
 
@@ -127,11 +145,11 @@ async function main(): Promise<void> {
   const rows: (string | number)[][] = [];
   for (const v of versions("2.1,1.6")) {
     const dir = profile === undefined ? undefined : path.join(profile, v);
-    const env: Record<string, string> = dir === undefined ? {} : { SHIM_TS_DAEMON_NODE_FLAGS: `--lite-mode --cpu-prof --cpu-prof-dir=${dir}` };
+    const env: Record<string, string> = dir === undefined ? {} : { SHIM_TS_DAEMON_NODE_FLAGS: `--cpu-prof --cpu-prof-interval=200 --cpu-prof-dir=${dir}` };
     const c = await containerd(v, env);
     try {
       const m = await measureBreakdown(c, runs, dir);
-      const keys = Object.keys(m.get(OURS)![0]!);
+      const keys = [...new Set(m.get(OURS)!.flatMap((p) => Object.keys(p)))];
       for (const k of keys) {
         const med = (r: string): number => quantile(m.get(r)!.map((p) => p[k] ?? NaN).filter(Number.isFinite), 0.5);
         rows.push([v, k, fmt(med(OURS), 1), fmt(med(RUNC), 1)]);

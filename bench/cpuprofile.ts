@@ -1,7 +1,8 @@
 // Summarizes Node CPU profiles (.cpuprofile from --cpu-prof) of the shim's processes: each profile is classed
 // as `start`, `daemon` or `delete` by the shim module it ran, and its samples' self time is summed per bucket
 // (our modules by directory, dependencies by package, Node's internals by area, GC, idle), median per class.
-//   node dist/bench/cpuprofile.js DIR [--top 12] [--functions 15]
+//   node dist/bench/cpuprofile.js DIR [--top 12] [--functions 15] [--min-wall MS]
+// --min-wall: only profiles that ran at least MS ms (e.g. the daemons of the long runs of a throughput test).
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { arg, fmt, quantile, table } from "./lib.js";
@@ -60,11 +61,13 @@ function main(): void {
   if (!dir) throw new Error("usage: node dist/bench/cpuprofile.js DIR");
   const top = Number(arg("top", "12"));
   const nf = Number(arg("functions", "15"));
+  const minWall = Number(arg("min-wall", "0"));
   const byKind = new Map<string, ReturnType<typeof summarize>[]>();
   for (const f of files(dir)) {
     const p = JSON.parse(readFileSync(f, "utf8")) as Profile;
     const k = kind(p);
-    byKind.set(k, [...(byKind.get(k) ?? []), summarize(p)]);
+    const sum = summarize(p);
+    if (sum.wall >= minWall) byKind.set(k, [...(byKind.get(k) ?? []), sum]);
   }
   for (const [k, list] of byKind) {
     const med = (xs: number[]): number => quantile(xs, 0.5);

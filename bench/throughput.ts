@@ -1,10 +1,11 @@
 // stdout throughput: `ctr run --rm busybox id dd if=/dev/zero bs=1M count=N` with ctr's stdout on /dev/null;
 // the bytes go container -> FIFO -> shim copy -> FIFO -> ctr. Run as root after the build:
-//   node dist/bench/throughput.js [--mib 256] [--runs 3] [--versions 2.1,1.6] [--write]
+//   node dist/bench/throughput.js [--mib 256] [--runs 3] [--versions 2.1,1.6] [--daemon-flags "..."] [--write]
+// --daemon-flags: our daemon's Node flags (SHIM_TS_DAEMON_NODE_FLAGS), e.g. to profile it with --cpu-prof.
 // bench/all.ts calls measureThroughput().
 import {
   OURS, RUNC, RUNTIMES, BUSYBOX_REF, containerd, ctrCommand, fmt, label, quantile, stamp, table, versions, arg, record, runToNull,
-  isMain, type Containerd, type ContainerdVersion,
+  flag, isMain, type Containerd, type ContainerdVersion,
 } from "./lib.js";
 
 /** Wall ms of one run moving `mib` MiB to ctr's stdout. */
@@ -28,8 +29,8 @@ export interface Throughput {
 }
 
 /** `runs` of each size per runtime on a fresh containerd `v`, runtimes interleaved. */
-export async function measureThroughput(v: ContainerdVersion, mib: number, runs: number): Promise<Throughput> {
-  const c = await containerd(v);
+export async function measureThroughput(v: ContainerdVersion, mib: number, runs: number, env: Record<string, string> = {}): Promise<Throughput> {
+  const c = await containerd(v, env);
   try {
     // Baseline: the same run with 0 bytes, to subtract container start/stop.
     const base = new Map<string, number[]>(RUNTIMES.map((r) => [r, []]));
@@ -55,7 +56,8 @@ async function main(): Promise<void> {
   const runs = Number(arg("runs", "3"));
   const rows: (string | number)[][] = [];
   for (const v of versions("2.1,1.6")) {
-    const t = await measureThroughput(v, mib, runs);
+    const env: Record<string, string> = flag("daemon-flags") ? { SHIM_TS_DAEMON_NODE_FLAGS: arg("daemon-flags", "") } : {};
+    const t = await measureThroughput(v, mib, runs, env);
     for (const r of RUNTIMES) {
       rows.push([v, label(r), mib, runs, fmt(t.full.get(r)!, 0), fmt(t.base.get(r)!, 0),
         fmt(mib / (t.full.get(r)! / 1000), 0), fmt(t.net.get(r)!, 0), fmt(t.net.get(r)! / t.net.get(RUNC)!, 2)]);
