@@ -2,7 +2,8 @@
 // the containers, C at a time), per runtime on one containerd. The PSS of the pod's one shim daemon is sampled
 // with the pause container alone and after every N/10 containers, right before the execs and after them (once
 // the daemon has been idle for --settle ms). Run as root after the build:
-//   node dist/bench/scale.js [--n 100] [--execs 1000] [--concurrency 4] [--settle 3000] [--versions 2.1] [--write]
+//   node dist/bench/scale.js [--n 100] [--execs 1000] [--rounds 1] [--concurrency 4] [--settle 3000] [--versions 2.1] [--write]
+// --rounds R: R rounds of E execs, PSS after each (does it keep growing, or level off?).
 // bench/all.ts calls measureScale().
 import { setTimeout as delay } from "node:timers/promises";
 import { HANDLER, addContainer, criContainerd, daemons, noDaemons, runPod, stopCri, teardownPod, type CriBench, type Handler } from "./cri.js";
@@ -14,6 +15,8 @@ export interface Scale {
   /** PSS KiB right before the execs, and after them plus the settle time. */
   beforeExecs: number;
   afterExecs: number;
+  /** PSS KiB after each round of execs (the first one is afterExecs). */
+  rounds: number[];
   execs: number;
   execMs: number;
 }
@@ -36,7 +39,8 @@ export function secondHalfOverFirst(growth: [number, number][]): number {
   return ((last[1] - mid[1]) / (last[0] - mid[0])) / ((mid[1] - first[1]) / (mid[0] - first[0]));
 }
 
-async function one(b: CriBench, runtime: string, handler: Handler, n: number, execs: number, conc: number, settleMs: number): Promise<Scale> {
+async function one(b: CriBench, runtime: string, handler: Handler, n: number, execs: number, conc: number, settleMs: number,
+  nRounds: number): Promise<Scale> {
   const pod = await runPod(b, handler, `scale-${runtime === OURS ? "ts" : "go"}`, 0);
   try {
     const pss = (): number => {
@@ -52,17 +56,21 @@ async function one(b: CriBench, runtime: string, handler: Handler, n: number, ex
     }
     await delay(settleMs); // same idle time before and after the execs
     const beforeExecs = pss();
-    let next = 0;
+    const rounds: number[] = [];
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: conc }, async () => {
-      for (let k = next++; k < execs; k = next++) {
-        const r = await b.client.execSync(pod.containers[k % pod.containers.length]!, ["true"]);
-        if (r.exitCode !== 0) throw new Error(`exec ${k}: exit ${r.exitCode}: ${r.stderr}`);
-      }
-    }));
-    const execMs = performance.now() - t0;
-    await delay(settleMs);
-    return { growth, beforeExecs, afterExecs: pss(), execs, execMs };
+    for (let round = 0; round < nRounds; round++) {
+      let next = 0;
+      await Promise.all(Array.from({ length: conc }, async () => {
+        for (let k = next++; k < execs; k = next++) {
+          const r = await b.client.execSync(pod.containers[k % pod.containers.length]!, ["true"]);
+          if (r.exitCode !== 0) throw new Error(`exec ${k}: exit ${r.exitCode}: ${r.stderr}`);
+        }
+      }));
+      await delay(settleMs);
+      rounds.push(pss());
+    }
+    const execMs = performance.now() - t0 - nRounds * settleMs;
+    return { growth, beforeExecs, afterExecs: rounds[0]!, rounds, execs, execMs: execMs / nRounds };
   } finally {
     await teardownPod(b, pod).catch((e: Error) => console.error(e.message));
     await noDaemons(b).catch((e: Error) => console.error(e.message));
@@ -70,12 +78,12 @@ async function one(b: CriBench, runtime: string, handler: Handler, n: number, ex
 }
 
 /** Both runtimes, one after the other, on one CRI containerd `v`. */
-export async function measureScale(v: ContainerdVersion, n: number, execs: number, conc = 4, settleMs = 3000): Promise<Map<string, Scale>> {
+export async function measureScale(v: ContainerdVersion, n: number, execs: number, conc = 4, settleMs = 3000, nRounds = 1): Promise<Map<string, Scale>> {
   const b = await criContainerd(v);
   try {
     const out = new Map<string, Scale>();
-    out.set(OURS, await one(b, OURS, HANDLER.ours, n, execs, conc, settleMs));
-    out.set(RUNC, await one(b, RUNC, HANDLER.runc, n, execs, conc, settleMs));
+    out.set(OURS, await one(b, OURS, HANDLER.ours, n, execs, conc, settleMs, nRounds));
+    out.set(RUNC, await one(b, RUNC, HANDLER.runc, n, execs, conc, settleMs, nRounds));
     return out;
   } finally {
     await stopCri(b);
@@ -87,12 +95,13 @@ async function main(): Promise<void> {
   const execs = Number(arg("execs", "1000"));
   const conc = Number(arg("concurrency", "4"));
   const settle = Number(arg("settle", "3000"));
+  const nRounds = Number(arg("rounds", "1"));
   const rows: (string | number)[][] = [];
   const mb = (kib: number): string => fmt(kib / 1024, 1);
   for (const v of versions("2.1")) {
-    for (const [r, s] of await measureScale(v, n, execs, conc, settle)) {
+    for (const [r, s] of await measureScale(v, n, execs, conc, settle, nRounds)) {
       rows.push([v, label(r), n, mb(s.growth[0]![1]), mb(s.growth[s.growth.length - 1]![1]), fmt(slope(s.growth), 0),
-        fmt(secondHalfOverFirst(s.growth), 2), s.growth.map(([, y]) => fmt(y / 1024, 1)).join(" "), mb(s.beforeExecs), mb(s.afterExecs),
+        fmt(secondHalfOverFirst(s.growth), 2), s.growth.map(([, y]) => fmt(y / 1024, 1)).join(" "), mb(s.beforeExecs), s.rounds.map((x) => fmt(x / 1024, 1)).join(" "),
         `${fmt((s.afterExecs / s.beforeExecs - 1) * 100, 1)} %`, fmt(s.execs / (s.execMs / 1000), 0)]);
     }
   }
@@ -101,7 +110,7 @@ async function main(): Promise<void> {
     `slope = least squares over the samples; linearity = growth over the second half / growth over the first half; ` +
     `before/after execs sampled after ${settle} ms idle.\n\n` +
     table(["containerd", "shim", "containers", "PSS pause only MiB", `PSS at ${n} MiB`, "KiB per container", "linearity",
-      "PSS samples MiB", "PSS before execs MiB", "after execs MiB", "change", "execs/s"], rows));
+      "PSS samples MiB", "PSS before execs MiB", "after each round MiB", "change", "execs/s"], rows));
 }
 
 if (isMain(import.meta.url)) await main();

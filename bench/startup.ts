@@ -1,7 +1,8 @@
 // Our shim's own start path without containerd: `shim start` wall time, time from spawning `start` to the
 // daemon's first answered Connect, the daemon's memory right after that Connect, and `shim delete` wall time.
 // Each variant sets SHIM_TS_DAEMON_NODE_FLAGS (the daemon's Node flags); "default" leaves it unset, and
-// "@/abs/bin/containerd-shim-ts-v2" runs another build's launcher (unset too), e.g. for before/after.
+// "@/abs/bin/containerd-shim-ts-v2" runs another build's launcher (unset too), e.g. for before/after;
+// "NAME=value" sets that variable for start, daemon and delete instead (e.g. NODE_COMPILE_CACHE=/dir on Node >= 22).
 // Variants run interleaved. Run as root after the build:
 //   node dist/bench/startup.js [--runs 10] [--variants "default|"] [--write]
 // (variants separated by "|"; an empty one means no flags.)
@@ -74,7 +75,9 @@ async function main(): Promise<void> {
       for (const v of variants) {
         const env: NodeJS.ProcessEnv = { ...process.env, SHIM_TS_DAEMON_NODE_FLAGS: v, SHIM_TS_SOCKET_DIR: path.join(dir, "s"),
           TTRPC_ADDRESS: path.join(dir, "c.sock.ttrpc") };
-        if (v === "default" || v.startsWith("@")) delete env["SHIM_TS_DAEMON_NODE_FLAGS"];
+        const assign = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(v);
+        if (v === "default" || v.startsWith("@") || assign) delete env["SHIM_TS_DAEMON_NODE_FLAGS"];
+        if (assign) env[assign[1]!] = assign[2];
         const s = await once(v.startsWith("@") ? v.slice(1) : BIN, dir, `b${i}-${variants.indexOf(v)}`, env);
         if (i > 0) samples.get(v)!.push(s); // run 0 warms the page cache
       }
