@@ -39,27 +39,6 @@ export function daemonNodeFlags(env: NodeJS.ProcessEnv, configured?: readonly st
   return fromEnv.split(/\s+/).filter((f) => f !== "");
 }
 
-/**
- * V8 flags the launcher (bin/) sets with v8.setFlagsFromString once the daemon listens, instead of on its
- * command line. Node 20 checks the code cache of its own modules against a hash of the V8 flags, so any V8
- * flag on the command line has it compile child_process, net, streams... from source: 4x slower (5.5 vs 19 ms
- * for six of them), ~9 ms more CPU and ~25 ms later to the first answer for the daemon (bench/RESULTS.md).
- * Set after boot, --lite-mode still gives the same memory and speed as on the command line.
- */
-export const LATE_V8_FLAGS_ENV = "SHIM_TS_DAEMON_LATE_V8_FLAGS";
-/** Flags that take effect when set after boot (checked by bench/memory.js and bench/state.js). */
-const LATE_SAFE = new Set(["--lite-mode"]);
-
-/**
- * How the daemon gets `nodeFlags`: on the command line, or, when every one of them is in {@link LATE_SAFE},
- * set by the launcher once listening (`late`, space-separated). With any other flag all stay on the
- * command line: a V8 flag there costs the code cache anyway, and heap sizes cannot change after boot.
- */
-export function daemonLaunch(nodeFlags: readonly string[]): { argv: string[]; late: string | undefined } {
-  if (nodeFlags.length === 0 || !nodeFlags.every((f) => LATE_SAFE.has(f))) return { argv: [...nodeFlags], late: undefined };
-  return { argv: [], late: nodeFlags.join(" ") };
-}
-
 const GROUP_LABELS = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
 
 /** The names config.ts reads, repeated so that `start` loads it only when there is a file to read. */
@@ -212,10 +191,8 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
     if (config.logLevel !== undefined) daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv] = config.logLevel;
     else delete daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv];
     closeInheritedFds([listenerFd(bound)]);
-    const launch = daemonLaunch(daemonNodeFlags(env, config.runtimeFlags));
-    if (launch.late !== undefined) daemonEnv[LATE_V8_FLAGS_ENV] = launch.late;
-    else delete daemonEnv[LATE_V8_FLAGS_ENV];
-    pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, listenerFd(bound), daemonEnv, launch.argv);
+    const nodeFlags = daemonNodeFlags(env, config.runtimeFlags);
+    pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, listenerFd(bound), daemonEnv, nodeFlags);
     const shimCgroup = shimOpts?.shimCgroup ?? "";
     if (shimCgroup !== "") {
       for (const err of joinCgroup(pid, shimCgroup)) log.warn("cannot move the shim into its cgroup", { error: err });
