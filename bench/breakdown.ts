@@ -5,8 +5,8 @@
 //   node dist/bench/breakdown.js [--runs 10] [--versions 2.1,1.6] [--profile DIR] [--write]
 // --profile DIR: ours with Node's --cpu-prof for `start` and `delete` (the wrapper runs node with it, after moving
 // NODE_EXTRA_CA_CERTS aside as the launcher does; Node 20 refuses --cpu-prof in NODE_OPTIONS) and for the daemon
-// (SHIM_TS_DAEMON_NODE_FLAGS, without --lite-mode: the default daemon boots without it and sets it once
-// listening), 200 µs sampling, profiles written to DIR/<version>; summarize with `node dist/bench/cpuprofile.js DIR`.
+// (SHIM_TS_DAEMON_NODE_FLAGS = the default --lite-mode plus --cpu-prof), 200 µs sampling, profiles written
+// to DIR/<version>; summarize with `node dist/bench/cpuprofile.js DIR`.
 // The wrappers cost both runtimes the same few ms of sh per call.
 import { chmod, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   const rows: (string | number)[][] = [];
   for (const v of versions("2.1,1.6")) {
     const dir = profile === undefined ? undefined : path.join(profile, v);
-    const env: Record<string, string> = dir === undefined ? {} : { SHIM_TS_DAEMON_NODE_FLAGS: `--cpu-prof --cpu-prof-interval=200 --cpu-prof-dir=${dir}` };
+    const env: Record<string, string> = dir === undefined ? {} : { SHIM_TS_DAEMON_NODE_FLAGS: `--lite-mode --cpu-prof --cpu-prof-interval=200 --cpu-prof-dir=${dir}` };
     const c = await containerd(v, env);
     try {
       const m = await measureBreakdown(c, runs, dir);
