@@ -46,11 +46,13 @@ function add(metric: string, version: string, ours: number, runc: number, show: 
 async function section(name: string, fn: () => Promise<void>): Promise<void> {
   if (only && !only.has(name)) return;
   const t0 = performance.now();
+  const kept = rows.length;
   for (let attempt = 1; ; attempt++) {
     try {
       await fn();
       break;
     } catch (err) {
+      rows.length = kept; // drop the rows of the failed attempt
       console.error(`bench ${name}: attempt ${attempt} failed: ${(err as Error).stack ?? String(err)}`);
       if (attempt === 2) {
         failed.push(name);

@@ -31,12 +31,13 @@ export function slope(pts: [number, number][]): number {
   return sxx === 0 ? NaN : sxy / sxx;
 }
 
-/** Growth over the second half of the containers divided by growth over the first half (1 = linear). */
+/**
+ * Growth per container over the second half of the containers divided by that over the first half (1 = linear):
+ * least-squares slopes of the samples in each half, since single samples carry the GC's sawtooth.
+ */
 export function secondHalfOverFirst(growth: [number, number][]): number {
-  const last = growth[growth.length - 1]!;
-  const mid = growth.reduce((best, p) => (Math.abs(p[0] - last[0] / 2) < Math.abs(best[0] - last[0] / 2) ? p : best));
-  const first = growth[0]!;
-  return ((last[1] - mid[1]) / (last[0] - mid[0])) / ((mid[1] - first[1]) / (mid[0] - first[0]));
+  const mid = growth[growth.length - 1]![0] / 2;
+  return slope(growth.filter(([x]) => x >= mid)) / slope(growth.filter(([x]) => x <= mid));
 }
 
 async function one(b: CriBench, runtime: string, handler: Handler, n: number, execs: number, conc: number, settleMs: number,
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
   }
   record("Scale: one pod, many containers, many execs", `\`node dist/bench/scale.js ${process.argv.slice(2).join(" ")}\` (${stamp()}). ` +
     `One pod grown to ${n} sleepers, then ${execs} ExecSync \`true\` (${conc} at a time); PSS of the pod's shim daemon; ` +
-    `slope = least squares over the samples; linearity = growth over the second half / growth over the first half; ` +
+    `slope = least squares over the samples; linearity = slope over the second half / slope over the first half; ` +
     `before/after execs sampled after ${settle} ms idle.\n\n` +
     table(["containerd", "shim", "containers", "PSS pause only MiB", `PSS at ${n} MiB`, "KiB per container", "linearity",
       "PSS samples MiB", "PSS before execs MiB", "after each round MiB", "change", "execs/s"], rows));
