@@ -2,49 +2,68 @@
 // on a running container, ours vs containerd-shim-runc-v2, interleaved run by run. Run as root after the build:
 //   node dist/bench/latency.js [--runs 20] [--versions 2.1,1.6] [--also /abs/path/containerd-shim-x-v2] [--write]
 // --also adds a third runtime given as an absolute shim path (e.g. an older build of ours, for before/after).
+// bench/all.ts calls measureLatency().
 import {
   OURS, RUNC, RUNTIMES, BUSYBOX_REF, containerd, fmt, label, quantile, remove, runDetached, stamp, table, timeCtr, versions, arg,
-  flag, record,
+  flag, isMain, record, type ContainerdVersion,
 } from "./lib.js";
+
+export interface Latency {
+  /** Wall ms of each `ctr run --rm … true`, per runtime. */
+  run: Map<string, number[]>;
+  /** Wall ms of each `ctr task exec … true`, per runtime. */
+  exec: Map<string, number[]>;
+}
+
+const tag = (r: string): string => (r === OURS ? "ts" : r === RUNC ? "go" : "also");
+
+/** `runs` of each operation per runtime on a fresh containerd `v`, runtimes interleaved, after one warm-up each. */
+export async function measureLatency(v: ContainerdVersion, runs: number, runtimes: readonly string[] = RUNTIMES): Promise<Latency> {
+  const c = await containerd(v);
+  try {
+    const run = new Map<string, number[]>(runtimes.map((r) => [r, []]));
+    const exec = new Map<string, number[]>(runtimes.map((r) => [r, []]));
+    // Warm-up: one of each (page cache, image unpack, first shim binary load).
+    for (const r of runtimes) await timeCtr(c, ["run", "--rm", "--runtime", r, BUSYBOX_REF, `warm-${tag(r)}`, "true"]);
+    for (let i = 0; i < runs; i++) {
+      for (const r of runtimes) {
+        run.get(r)!.push(await timeCtr(c, ["run", "--rm", "--runtime", r, BUSYBOX_REF, `lat-${tag(r)}-${i}`, "true"]));
+      }
+    }
+    const ids = runtimes.map((r) => `exec-${tag(r)}`);
+    try {
+      for (const [k, r] of runtimes.entries()) {
+        await runDetached(c, r, ids[k]!, ["sleep", "3600"]);
+        await timeCtr(c, ["task", "exec", "--exec-id", "warm", ids[k]!, "true"]);
+      }
+      for (let i = 0; i < runs; i++) {
+        for (const [k, r] of runtimes.entries()) {
+          exec.get(r)!.push(await timeCtr(c, ["task", "exec", "--exec-id", `e${i}`, ids[k]!, "true"]));
+        }
+      }
+    } finally {
+      for (const id of ids) await remove(c, id).catch((e: Error) => console.error(e.message));
+    }
+    return { run, exec };
+  } finally {
+    await c.stop();
+  }
+}
 
 async function main(): Promise<void> {
   const runs = Number(arg("runs", "20"));
   const rows: (string | number)[][] = [];
   const runtimes: string[] = [...RUNTIMES, ...(flag("also") ? [arg("also", "")] : [])];
   const name = (r: string): string => (r.startsWith("/") ? `\`${r}\`` : label(r));
-  const tag = (r: string): string => (r === OURS ? "ts" : r === RUNC ? "go" : "also");
   for (const v of versions("2.1,1.6")) {
-    const c = await containerd(v);
-    try {
-      const run = new Map<string, number[]>(runtimes.map((r) => [r, []]));
-      const exec = new Map<string, number[]>(runtimes.map((r) => [r, []]));
-      // Warm-up: one of each (page cache, image unpack, first shim binary load).
-      for (const r of runtimes) await timeCtr(c, ["run", "--rm", "--runtime", r, BUSYBOX_REF, `warm-${tag(r)}`, "true"]);
-      for (let i = 0; i < runs; i++) {
-        for (const r of runtimes) {
-          run.get(r)!.push(await timeCtr(c, ["run", "--rm", "--runtime", r, BUSYBOX_REF, `lat-${tag(r)}-${i}`, "true"]));
-        }
-      }
+    const { run, exec } = await measureLatency(v, runs, runtimes);
+    for (const [what, m] of [["ctr run --rm … true", run], ["ctr task exec … true", exec]] as const) {
+      const goMed = quantile(m.get(RUNC)!, 0.5);
       for (const r of runtimes) {
-        const id = `exec-${tag(r)}`;
-        await runDetached(c, r, id, ["sleep", "3600"]);
-        try {
-          await timeCtr(c, ["task", "exec", "--exec-id", "warm", id, "true"]);
-          for (let i = 0; i < runs; i++) exec.get(r)!.push(await timeCtr(c, ["task", "exec", "--exec-id", `e${i}`, id, "true"]));
-        } finally {
-          await remove(c, id);
-        }
+        const xs = m.get(r)!;
+        rows.push([v, what, name(r), xs.length, fmt(quantile(xs, 0.5), 0), fmt(quantile(xs, 0.9), 0), fmt(Math.min(...xs), 0),
+          fmt(quantile(xs, 0.5) / goMed, 2)]);
       }
-      for (const [what, m] of [["ctr run --rm … true", run], ["ctr task exec … true", exec]] as const) {
-        const goMed = quantile(m.get(RUNC)!, 0.5);
-        for (const r of runtimes) {
-          const xs = m.get(r)!;
-          rows.push([v, what, name(r), xs.length, fmt(quantile(xs, 0.5), 0), fmt(quantile(xs, 0.9), 0), fmt(Math.min(...xs), 0),
-            fmt(quantile(xs, 0.5) / goMed, 2)]);
-        }
-      }
-    } finally {
-      await c.stop();
     }
   }
   record("Operation latency", `\`node dist/bench/latency.js ${process.argv.slice(2).join(" ")}\` (${stamp()}). ` +
@@ -53,4 +72,4 @@ async function main(): Promise<void> {
     table(["containerd", "operation", "shim", "runs", "median ms", "p90 ms", "min ms", "ratio"], rows));
 }
 
-await main();
+if (isMain(import.meta.url)) await main();

@@ -2,8 +2,10 @@
 // runtimes (ours and containerd-shim-runc-v2 from the same Debian package, picked per container with
 // `ctr run --runtime`), shim pids and sockets, /proc memory, percentiles, markdown tables, RESULTS.md.
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { BUSYBOX_REF, shimSocketPath, startContainerd, type Containerd, type ContainerdVersion } from "../test/helpers/containerd.js";
 import { REPO_ROOT } from "../test/helpers/image.js";
 import { waitFor } from "../test/helpers/wait.js";
@@ -114,6 +116,17 @@ export function cpuOf(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10_000;
 }
 
+/** Time `pid` has spent on a CPU, in ms (/proc/<pid>/schedstat, ns resolution; all threads). */
+export function cpuMsOf(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch { /* thread gone */ }
+  }
+  return total / 1e6;
+}
+
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -137,6 +150,22 @@ export function fmt(n: number, digits = 1): string {
 export function table(head: string[], rows: (string | number)[][]): string {
   const line = (cells: (string | number)[]): string => `| ${cells.join(" | ")} |`;
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n") + "\n";
+}
+
+/** True when the module at `url` is the script node was started with (not imported by bench/all.ts). */
+export function isMain(url: string): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return pathToFileURL(realpathSync(script)).href === url;
+  } catch {
+    return false;
+  }
+}
+
+/** The machine's 1-minute load average, for a results header (other work shares the cores). */
+export function load(): string {
+  return loadavg()[0]!.toFixed(2);
 }
 
 /** Node and machine description for a results header. */

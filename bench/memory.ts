@@ -3,6 +3,7 @@
 //   node dist/bench/memory.js [--n 10] [--versions 2.1,1.6] [--flags "|--no-opt"] [--write]
 // --flags "A|B" adds our daemon started with Node flags A, then B (SHIM_TS_DAEMON_NODE_FLAGS; "" = none).
 // --grouping adds ours with SHIM_TS_GROUPING=namespace: every container of the namespace on one daemon.
+// --also /abs/path/containerd-shim-x-v2 adds another shim binary (e.g. another build of ours).
 import {
   OURS, RUNC, containerd, fmt, label, memoryOf, remove, runDetached, shimPid, stamp, table, versions, arg, flag, record,
   type Containerd,
@@ -11,7 +12,7 @@ import {
 interface Sample { rss: number; pss: number; priv: number; threads: number }
 
 async function measure(c: Containerd, runtime: string, n: number, shared: boolean): Promise<Sample[]> {
-  const ids = Array.from({ length: n }, (_, i) => `mem-${runtime === OURS ? "ts" : "go"}-${i}`);
+  const ids = Array.from({ length: n }, (_, i) => `mem-${runtime === OURS ? "ts" : runtime === RUNC ? "go" : "also"}-${i}`);
   const out: Sample[] = [];
   try {
     for (const id of ids) await runDetached(c, runtime, id, ["sleep", "3600"]);
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
   if (flag("grouping")) {
     variants.push({ name: `${label(OURS)} SHIM_TS_GROUPING=namespace`, runtime: OURS, env: { SHIM_TS_GROUPING: "namespace" }, shared: true });
   }
+  if (flag("also")) variants.push({ name: `\`${arg("also", "")}\``, runtime: arg("also", ""), env: {} });
   for (const f of flag("flags") ? arg("flags", "").split("|") : []) {
     variants.push({ name: `${label(OURS)} ${f === "" ? "no flags" : f}`, runtime: OURS, env: { SHIM_TS_DAEMON_NODE_FLAGS: f } });
   }

@@ -1,27 +1,28 @@
 // State calls/s over ttrpc on a running container's shim socket (the socket containerd uses), our client
 // against both shims: ours on containerd.task.v2.Task, runc-v2 on v3 under containerd 2.1 (it serves only v3)
-// and v2 under 1.6. --flags "A|B" adds our daemon started with Node flags A, then B (each on its own containerd
+// and v2 under 1.6. bench/all.ts calls measureState(). --flags "A|B" adds our daemon started with Node flags A, then B (each on its own containerd
 // whose env sets SHIM_TS_DAEMON_NODE_FLAGS; an empty entry = no flags). Run as root after the build:
 //   node dist/bench/state.js [--seconds 3] [--versions 2.1,1.6] [--flags "|--no-opt"] [--write]
 import { containerd as gen } from "../src/gen/task.js";
 import { Client } from "../src/ttrpc/index.js";
 import {
   OURS, RUNC, containerd, cpuOf, fmt, label, memoryOf, quantile, remove, runDetached, shimPid, shimSocket, stamp, table, versions, arg,
-  flag, record, type ContainerdVersion,
+  flag, isMain, record, type ContainerdVersion,
 } from "./lib.js";
 
 const T = gen.task.v2;
 
-interface Row { name: string; conc: number; perSec: number; p50: number; p99: number; cpuUs: number; rssAfter: number }
+export interface Row { name: string; conc: number; perSec: number; p50: number; p99: number; cpuUs: number; rssAfter: number }
 
-async function drive(name: string, sock: string, service: string, id: string, pid: number, conc: number, seconds: number): Promise<Row> {
+async function drive(name: string, sock: string, service: string, id: string, pid: number, conc: number, seconds: number,
+  warmup: number): Promise<Row> {
   const client = await Client.connect(sock);
   try {
     const once = async (): Promise<void> => {
       const r = await client.callTyped(service, "State", T.StateRequest, { id }, T.StateResponse);
       if (r.id !== id) throw new Error(`State answered for ${r.id}`);
     };
-    for (let i = 0; i < 1000; i++) await once();
+    for (let i = 0; i < warmup; i++) await once();
     const cpu0 = cpuOf(pid);
     const lat: number[] = [];
     const end = performance.now() + seconds * 1000;
@@ -41,7 +42,12 @@ async function drive(name: string, sock: string, service: string, id: string, pi
   }
 }
 
-async function oneContainerd(v: ContainerdVersion, env: Record<string, string>, runtimes: [string, string][], seconds: number): Promise<Row[]> {
+/**
+ * On a fresh containerd `v` (with `env`), per runtime: a running container, `warmup` State calls, then
+ * `seconds` of State calls at concurrency 1 and at 8. Rows are named by `runtimes`' labels.
+ */
+export async function oneContainerd(v: ContainerdVersion, env: Record<string, string>, runtimes: [string, string][], seconds: number,
+  warmup = 1000): Promise<Row[]> {
   const c = await containerd(v, env);
   const rows: Row[] = [];
   try {
@@ -51,7 +57,7 @@ async function oneContainerd(v: ContainerdVersion, env: Record<string, string>, 
       try {
         const service = runtime === RUNC && v === "2.1" ? "containerd.task.v3.Task" : "containerd.task.v2.Task";
         const pid = await shimPid(c, id);
-        for (const conc of [1, 8]) rows.push(await drive(name, shimSocket(c, id), service, id, pid, conc, seconds));
+        for (const conc of [1, 8]) rows.push(await drive(name, shimSocket(c, id), service, id, pid, conc, seconds, warmup));
       } finally {
         await remove(c, id);
       }
@@ -83,4 +89,4 @@ async function main(): Promise<void> {
     table(["containerd", "shim", "concurrency", "calls/s", "p50 ms", "p99 ms", "shim CPU µs/call", "shim RSS MiB after", "ratio calls/s", "ratio CPU/call"], out));
 }
 
-await main();
+if (isMain(import.meta.url)) await main();

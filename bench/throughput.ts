@@ -1,9 +1,11 @@
 // stdout throughput: `ctr run --rm busybox id dd if=/dev/zero bs=1M count=N` with ctr's stdout on /dev/null;
 // the bytes go container -> FIFO -> shim copy -> FIFO -> ctr. Run as root after the build:
-//   node dist/bench/throughput.js [--mib 256] [--runs 3] [--versions 2.1,1.6] [--write]
+//   node dist/bench/throughput.js [--mib 256] [--runs 3] [--versions 2.1,1.6] [--daemon-flags "..."] [--write]
+// --daemon-flags: our daemon's Node flags (SHIM_TS_DAEMON_NODE_FLAGS), e.g. to profile it with --cpu-prof.
+// bench/all.ts calls measureThroughput().
 import {
   OURS, RUNC, RUNTIMES, BUSYBOX_REF, containerd, ctrCommand, fmt, label, quantile, stamp, table, versions, arg, record, runToNull,
-  type Containerd,
+  flag, isMain, type Containerd, type ContainerdVersion,
 } from "./lib.js";
 
 /** Wall ms of one run moving `mib` MiB to ctr's stdout. */
@@ -18,30 +20,47 @@ async function once(c: Containerd, runtime: string, id: string, mib: number): Pr
   return r.ms;
 }
 
+export interface Throughput {
+  /** Median wall ms per runtime with `mib` MiB, and with 0 MiB. */
+  full: Map<string, number>;
+  base: Map<string, number>;
+  /** Net MiB/s per runtime: mib / (median full − median base). */
+  net: Map<string, number>;
+}
+
+/** `runs` of each size per runtime on a fresh containerd `v`, runtimes interleaved. */
+export async function measureThroughput(v: ContainerdVersion, mib: number, runs: number, env: Record<string, string> = {}): Promise<Throughput> {
+  const c = await containerd(v, env);
+  try {
+    // Baseline: the same run with 0 bytes, to subtract container start/stop.
+    const base = new Map<string, number[]>(RUNTIMES.map((r) => [r, []]));
+    const full = new Map<string, number[]>(RUNTIMES.map((r) => [r, []]));
+    for (let i = 0; i < runs; i++) {
+      for (const r of RUNTIMES) {
+        const tag = r === OURS ? "ts" : "go";
+        base.get(r)!.push(await once(c, r, `tp0-${tag}-${i}`, 0));
+        full.get(r)!.push(await once(c, r, `tp-${tag}-${i}`, mib));
+      }
+    }
+    const med = (m: Map<string, number[]>): Map<string, number> => new Map([...m].map(([r, xs]) => [r, quantile(xs, 0.5)]));
+    const f = med(full);
+    const b = med(base);
+    return { full: f, base: b, net: new Map(RUNTIMES.map((r) => [r, mib / ((f.get(r)! - b.get(r)!) / 1000)])) };
+  } finally {
+    await c.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const mib = Number(arg("mib", "256"));
   const runs = Number(arg("runs", "3"));
   const rows: (string | number)[][] = [];
   for (const v of versions("2.1,1.6")) {
-    const c = await containerd(v);
-    try {
-      // Baseline: the same run with 0 bytes, to subtract container start/stop.
-      const base = new Map<string, number[]>(RUNTIMES.map((r) => [r, []]));
-      const full = new Map<string, number[]>(RUNTIMES.map((r) => [r, []]));
-      for (let i = 0; i < runs; i++) {
-        for (const r of RUNTIMES) {
-          const tag = r === OURS ? "ts" : "go";
-          base.get(r)!.push(await once(c, r, `tp0-${tag}-${i}`, 0));
-          full.get(r)!.push(await once(c, r, `tp-${tag}-${i}`, mib));
-        }
-      }
-      const rate = (r: string): number => mib / ((quantile(full.get(r)!, 0.5) - quantile(base.get(r)!, 0.5)) / 1000);
-      for (const r of RUNTIMES) {
-        rows.push([v, label(r), mib, runs, fmt(quantile(full.get(r)!, 0.5), 0), fmt(quantile(base.get(r)!, 0.5), 0),
-          fmt(mib / (quantile(full.get(r)!, 0.5) / 1000), 0), fmt(rate(r), 0), fmt(rate(r) / rate(RUNC), 2)]);
-      }
-    } finally {
-      await c.stop();
+    const env: Record<string, string> = flag("daemon-flags") ? { SHIM_TS_DAEMON_NODE_FLAGS: arg("daemon-flags", "") } : {};
+    const t = await measureThroughput(v, mib, runs, env);
+    for (const r of RUNTIMES) {
+      rows.push([v, label(r), mib, runs, fmt(t.full.get(r)!, 0), fmt(t.base.get(r)!, 0),
+        fmt(mib / (t.full.get(r)! / 1000), 0), fmt(t.net.get(r)!, 0), fmt(t.net.get(r)! / t.net.get(RUNC)!, 2)]);
     }
   }
   record("stdout throughput", `\`node dist/bench/throughput.js ${process.argv.slice(2).join(" ")}\` (${stamp()}). ` +
@@ -51,4 +70,4 @@ async function main(): Promise<void> {
     table(["containerd", "shim", "MiB", "runs", "median wall ms", "wall ms at 0 MiB", "gross MiB/s", "net MiB/s", "ratio net"], rows));
 }
 
-await main();
+if (isMain(import.meta.url)) await main();

@@ -3,7 +3,7 @@
 # 1.6, 1.7 and 2.1 (one test file at a time). Needs root. Exits non-zero on any failure.
 #   E2E_RUNTIME   runtime under test (default io.containerd.ts.v2; io.containerd.runc.v2 checks the harness)
 #   E2E_VERSIONS  comma-separated containerd versions (default 1.6,1.7,2.1)
-#   SKIP_E2E=1 / SKIP_UNIT=1 / SKIP_INSTALL=1 to run only part of it
+#   SKIP_E2E=1 / SKIP_UNIT=1 / SKIP_INSTALL=1 / SKIP_BENCH=1 to run only part of it
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -63,6 +63,18 @@ if [ "${SKIP_E2E:-0}" != 1 ]; then
   grep -E '^\s*not ok ' "$logs/e2e.tap" | head -50
   failures "$logs/e2e.tap"
   summary "$logs/e2e.tap" e2e
+fi
+
+# Benchmark smoke run (bench/all.ts --smoke, ~30 s): fails only if a benchmark crashes, never on a missed target.
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  echo "== bench smoke (npm run bench -- --smoke)"
+  if npm run --silent bench -- --smoke > "$logs/bench-smoke.log" 2>&1; then
+    echo "[bench] smoke: ok"
+  else
+    status=1
+    echo "[bench] smoke: FAILED (a benchmark crashed); last lines of $logs/bench-smoke.log:"
+    tail -40 "$logs/bench-smoke.log"
+  fi
 fi
 
 # One plain closing line over every test that ran (node's own summaries above are per part).

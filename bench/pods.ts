@@ -1,0 +1,67 @@
+// CRI pod start and teardown, ours vs containerd-shim-runc-v2 on the same containerd, runs interleaved:
+// start = RunPodSandbox + CreateContainer + StartContainer until CRI says RUNNING; teardown = StopContainer
+// (timeout 0: SIGKILL) + RemoveContainer + StopPodSandbox + RemovePodSandbox. On 2.1 ours runs in
+// podsandbox mode (the default); on 1.7 ours runs in shim sandboxer mode (`sandbox_mode = "shim"`) and runc-v2,
+// which has no SandboxService, in podsandbox mode. Run as root after the build:
+//   node dist/bench/pods.js [--runs 10] [--write]
+// bench/all.ts calls measurePods().
+import { HANDLER, criContainerd, noDaemons, runPod, stopCri, teardownPod, type Handler } from "./cri.js";
+import { OURS, RUNC, arg, fmt, isMain, label, quantile, record, stamp, table, type ContainerdVersion } from "./lib.js";
+
+export interface PodTimes { start: Map<string, number[]>; teardown: Map<string, number[]> }
+
+/** The CRI mode ours is measured in on `v`: podsandbox, or shim sandboxer on 1.7. */
+export function oursMode(v: ContainerdVersion): "podsandbox" | "shim sandboxer" {
+  return v === "1.7" ? "shim sandboxer" : "podsandbox";
+}
+
+/** `runs` pods per runtime (after one warm-up each) on a fresh CRI containerd `v`; ms per phase. */
+export async function measurePods(v: ContainerdVersion, runs: number): Promise<PodTimes> {
+  const shimMode = oursMode(v) === "shim sandboxer";
+  const b = await criContainerd(v, { shimMode });
+  const handlers: [string, Handler][] = [[OURS, shimMode ? HANDLER.shimMode : HANDLER.ours], [RUNC, HANDLER.runc]];
+  const start = new Map<string, number[]>(handlers.map(([r]) => [r, []]));
+  const teardown = new Map<string, number[]>(handlers.map(([r]) => [r, []]));
+  try {
+    for (let i = -1; i < runs; i++) {
+      for (const [runtime, handler] of handlers) {
+        const t0 = performance.now();
+        const pod = await runPod(b, handler, `p-${runtime === OURS ? "ts" : "go"}-${i + 1}`, 1);
+        const t1 = performance.now();
+        await teardownPod(b, pod);
+        const t2 = performance.now();
+        if (i >= 0) { // run -1 warms the page cache and the snapshotter
+          start.get(runtime)!.push(t1 - t0);
+          teardown.get(runtime)!.push(t2 - t1);
+        }
+        await noDaemons(b); // the next pod starts with no shim left over (not timed)
+      }
+    }
+    return { start, teardown };
+  } finally {
+    await stopCri(b);
+  }
+}
+
+async function main(): Promise<void> {
+  const runs = Number(arg("runs", "10"));
+  const rows: (string | number)[][] = [];
+  for (const v of ["2.1", "1.7"] as const) {
+    const t = await measurePods(v, runs);
+    for (const [phase, m] of [["start", t.start], ["teardown", t.teardown]] as const) {
+      const go = quantile(m.get(RUNC)!, 0.5);
+      for (const r of [OURS, RUNC]) {
+        const xs = m.get(r)!;
+        rows.push([v, phase, r === OURS ? `${label(r)} ${oursMode(v)}` : `${label(r)} podsandbox`, xs.length,
+          fmt(quantile(xs, 0.5), 0), fmt(quantile(xs, 0.9), 0), fmt(quantile(xs, 0.5) / go, 2)]);
+      }
+    }
+  }
+  record("CRI pod start and teardown", `\`node dist/bench/pods.js ${process.argv.slice(2).join(" ")}\` (${stamp()}). ` +
+    "A host-network pod with one busybox sleeper; start = RunPodSandbox + CreateContainer + StartContainer until RUNNING, " +
+    "teardown = StopContainer + RemoveContainer + StopPodSandbox + RemovePodSandbox; runtimes interleaved; " +
+    "ratio = median ours / median runc-v2.\n\n" +
+    table(["containerd", "phase", "shim", "runs", "median ms", "p90 ms", "ratio"], rows));
+}
+
+if (isMain(import.meta.url)) await main();
