@@ -1,7 +1,8 @@
 /**
  * eventfd(2) for cgroup v1 OOM notifications, read without blocking the event loop. The fd is created
- * non-blocking and watched through the native seam (ffi.ts): a libuv poll handle on Node, Bun's own
- * reader on Bun; each signal reads, so resets, the counter.
+ * non-blocking and watched through the native seam (ffi.ts: a libuv poll handle on Node, poll(2) on a
+ * timer on Bun); each signal reads, so resets, the counter. Nothing else reads it, so a synchronous
+ * {@link EventFd.read} (oom.ts `stop({ flush: true })`) sees a signal the loop has not delivered yet.
  */
 import { closeSync, readSync, writeSync } from "node:fs";
 import { ShimError } from "../errdefs.js";
