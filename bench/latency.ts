@@ -1,18 +1,19 @@
 // Latency of whole operations through containerd: `ctr run --rm busybox id true` and `ctr task exec ... true`
 // on a running container, ours vs containerd-shim-runc-v2, interleaved run by run. Run as root after the build:
-//   node dist/bench/latency.js [--runs 20] [--versions 2.1,1.6] [--also /abs/path/containerd-shim-x-v2] [--write]
+//   node dist/bench/latency.js [--runs 20] [--versions 2.1,1.6] [--also /abs/path/containerd-shim-x-v2] [--runtime node,bun] [--write]
+// --runtime node,bun adds ours on Bun (lib.ts jsRuntimes).
 // --also adds a third runtime given as an absolute shim path (e.g. an older build of ours, for before/after).
 import {
   OURS, RUNC, RUNTIMES, BUSYBOX_REF, containerd, fmt, label, quantile, remove, runDetached, stamp, table, timeCtr, versions, arg,
-  flag, record,
+  flag, record, jsRuntimes, isBun,
 } from "./lib.js";
 
 async function main(): Promise<void> {
   const runs = Number(arg("runs", "20"));
   const rows: (string | number)[][] = [];
-  const runtimes: string[] = [...RUNTIMES, ...(flag("also") ? [arg("also", "")] : [])];
-  const name = (r: string): string => (r.startsWith("/") ? `\`${r}\`` : label(r));
-  const tag = (r: string): string => (r === OURS ? "ts" : r === RUNC ? "go" : "also");
+  const runtimes: string[] = [...RUNTIMES, ...jsRuntimes(), ...(flag("also") ? [arg("also", "")] : [])];
+  const name = (r: string): string => (r.startsWith("/") && !isBun(r) ? `\`${r}\`` : label(r));
+  const tag = (r: string): string => (r === OURS ? "ts" : r === RUNC ? "go" : isBun(r) ? "bun" : "also");
   for (const v of versions("2.1,1.6")) {
     const c = await containerd(v);
     try {

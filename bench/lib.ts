@@ -2,7 +2,8 @@
 // runtimes (ours and containerd-shim-runc-v2 from the same Debian package, picked per container with
 // `ctr run --runtime`), shim pids and sockets, /proc memory, percentiles, markdown tables, RESULTS.md.
 import { spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { BUSYBOX_REF, shimSocketPath, startContainerd, type Containerd, type ContainerdVersion } from "../test/helpers/containerd.js";
 import { REPO_ROOT } from "../test/helpers/image.js";
@@ -16,6 +17,7 @@ export const RESULTS = path.join(REPO_ROOT, "bench", "RESULTS.md");
 
 /** Short label of a runtime for tables. */
 export function label(runtime: string): string {
+  if (isBun(runtime)) return "ours (ts-v2) on Bun";
   return runtime === OURS ? "ours (ts-v2)" : "runc-v2 (Go)";
 }
 
@@ -181,4 +183,34 @@ const SUITES: Record<ContainerdVersion, string> = { "1.6": "bookworm", "1.7": "t
 export function ctrCommand(c: Containerd, args: string[]): [string, string[]] {
   return [path.join(REPO_ROOT, ".deps", "containerd", SUITES[c.version], "usr", "bin", "ctr"),
     ["--address", c.address, "-n", c.namespace, ...args]];
+}
+
+/**
+ * `--runtime bun` (or `node,bun`): our shim also on Bun, as a runtime of its own, so it runs in the same
+ * containerd as the others, interleaved. It is an absolute shim path, which `ctr run --runtime` takes like
+ * a name: a wrapper in a temp dir that sets SHIM_TS_RUNTIME=bun and execs bin/containerd-shim-ts-v2 (one
+ * extra /bin/sh exec per `start`/`delete`, about 1 ms). Removed when the process exits.
+ */
+export function jsRuntimes(): string[] {
+  const wanted = arg("runtime", "node").split(",").map((s) => s.trim()).filter((s) => s !== "" && s !== "node");
+  return wanted.map((rt) => {
+    if (rt !== "bun") throw new Error(`--runtime: node or bun, not ${rt}`);
+    return bunShim();
+  });
+}
+
+let bunWrapper: string | undefined;
+function bunShim(): string {
+  if (bunWrapper !== undefined) return bunWrapper;
+  const dir = mkdtempSync(path.join(tmpdir(), "bench-bun-"));
+  const file = path.join(dir, "containerd-shim-tsbun-v2");
+  writeFileSync(file, `#!/bin/sh\nSHIM_TS_RUNTIME=bun exec ${path.join(REPO_ROOT, "bin", "containerd-shim-ts-v2")} "$@"\n`, { mode: 0o755 });
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  bunWrapper = file;
+  return file;
+}
+
+/** Whether `runtime` is ours on Bun (the wrapper of {@link jsRuntimes}). */
+export function isBun(runtime: string): boolean {
+  return runtime === bunWrapper;
 }

@@ -1,17 +1,17 @@
 // Memory per container: N long-running containers (`ctr run -d`, one shim each) per runtime; RSS, PSS and
 // private memory of the shim daemons from /proc/<pid>/smaps_rollup. Run as root after the build:
-//   node dist/bench/memory.js [--n 10] [--versions 2.1,1.6] [--flags "|--no-opt"] [--write]
+//   node dist/bench/memory.js [--n 10] [--versions 2.1,1.6] [--flags "|--no-opt"] [--runtime node,bun] [--write]
 // --flags "A|B" adds our daemon started with Node flags A, then B (SHIM_TS_DAEMON_NODE_FLAGS; "" = none).
 // --grouping adds ours with SHIM_TS_GROUPING=namespace: every container of the namespace on one daemon.
 import {
   OURS, RUNC, containerd, fmt, label, memoryOf, remove, runDetached, shimPid, stamp, table, versions, arg, flag, record,
-  type Containerd,
+  type Containerd, jsRuntimes, isBun,
 } from "./lib.js";
 
 interface Sample { rss: number; pss: number; priv: number; threads: number }
 
 async function measure(c: Containerd, runtime: string, n: number, shared: boolean): Promise<Sample[]> {
-  const ids = Array.from({ length: n }, (_, i) => `mem-${runtime === OURS ? "ts" : "go"}-${i}`);
+  const ids = Array.from({ length: n }, (_, i) => `mem-${runtime === OURS ? "ts" : isBun(runtime) ? "bun" : "go"}-${i}`);
   const out: Sample[] = [];
   try {
     for (const id of ids) await runDetached(c, runtime, id, ["sleep", "3600"]);
@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     { name: label(OURS) + " default flags", runtime: OURS, env: {} },
     { name: label(RUNC), runtime: RUNC, env: {} },
   ];
+  for (const r of jsRuntimes()) variants.push({ name: label(r), runtime: r, env: {} });
   if (flag("grouping")) {
     variants.push({ name: `${label(OURS)} SHIM_TS_GROUPING=namespace`, runtime: OURS, env: { SHIM_TS_GROUPING: "namespace" }, shared: true });
   }

@@ -1,8 +1,9 @@
 // Our shim's own start path without containerd: `shim start` wall time, time from spawning `start` to the
 // daemon's first answered Connect, the daemon's memory right after that Connect, and `shim delete` wall time.
 // Each variant sets SHIM_TS_DAEMON_NODE_FLAGS (the daemon's Node flags). Run as root after the build:
-//   node dist/bench/startup.js [--runs 10] [--variants "--lite-mode|"] [--write]
-// (variants separated by "|"; an empty one means no flags.)
+//   node dist/bench/startup.js [--runs 10] [--variants "--lite-mode|"] [--runtime node,bun] [--write]
+// (variants separated by "|"; an empty one means no flags.) --runtime node,bun adds the shim on Bun
+// (SHIM_TS_RUNTIME=bun; Bun ignores Node flags, so one variant).
 import { execFileSync, spawn } from "node:child_process";
 import { closeSync, constants as fsc, mkdirSync, openSync, rmdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -16,6 +17,8 @@ import { alive, arg, fmt, memoryOf, quantile, record, stamp, table } from "./lib
 
 const BIN = fileURLToPath(new URL("../../bin/containerd-shim-ts-v2", import.meta.url));
 const T = gen.task.v2;
+/** The variant that runs the shim on Bun (--runtime bun). */
+const BUN = "<bun>";
 /** Our namespace; `delete` runs `runc --root /run/containerd/runc/<NS>`, which creates that dir: removed at the end. */
 const NS = `bench-${process.pid}`;
 
@@ -63,14 +66,15 @@ async function once(dir: string, id: string, env: NodeJS.ProcessEnv): Promise<Sa
 
 async function main(): Promise<void> {
   const runs = Number(arg("runs", "10"));
-  const variants = arg("variants", "--lite-mode|").split("|");
+  const bun = arg("runtime", "node").split(",").includes("bun");
+  const variants = [...arg("variants", "--lite-mode|").split("|"), ...(bun ? [BUN] : [])];
   const dir = await mkdtemp(path.join(tmpdir(), "bench-start-"));
   const samples = new Map<string, Sample[]>(variants.map((v) => [v, []]));
   try {
     for (let i = 0; i < runs + 1; i++) {
       for (const v of variants) {
-        const env = { ...process.env, SHIM_TS_DAEMON_NODE_FLAGS: v, SHIM_TS_SOCKET_DIR: path.join(dir, "s"),
-          TTRPC_ADDRESS: path.join(dir, "c.sock.ttrpc") };
+        const env = { ...process.env, SHIM_TS_DAEMON_NODE_FLAGS: v === BUN ? "" : v, SHIM_TS_SOCKET_DIR: path.join(dir, "s"),
+          TTRPC_ADDRESS: path.join(dir, "c.sock.ttrpc"), ...(v === BUN ? { SHIM_TS_RUNTIME: "bun" } : {}) };
         const s = await once(dir, `b${i}-${variants.indexOf(v)}`, env);
         if (i > 0) samples.get(v)!.push(s); // run 0 warms the page cache
       }
@@ -86,7 +90,7 @@ async function main(): Promise<void> {
   const med = (xs: number[]): string => fmt(quantile(xs, 0.5), 0);
   const rows = variants.map((v) => {
     const s = samples.get(v)!;
-    return [v === "" ? "(none)" : `\`${v}\``, runs, med(s.map((x) => x.startMs)), fmt(quantile(s.map((x) => x.startMs), 0.9), 0),
+    return [v === BUN ? "Bun (SHIM_TS_RUNTIME=bun)" : v === "" ? "(none)" : `\`${v}\``, runs, med(s.map((x) => x.startMs)), fmt(quantile(s.map((x) => x.startMs), 0.9), 0),
       med(s.map((x) => x.connectMs)), fmt(quantile(s.map((x) => x.connectMs), 0.9), 0), fmt(quantile(s.map((x) => x.rss), 0.5), 1),
       fmt(quantile(s.map((x) => x.pss), 0.5), 1), med(s.map((x) => x.deleteMs))];
   });

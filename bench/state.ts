@@ -2,12 +2,12 @@
 // against both shims: ours on containerd.task.v2.Task, runc-v2 on v3 under containerd 2.1 (it serves only v3)
 // and v2 under 1.6. --flags "A|B" adds our daemon started with Node flags A, then B (each on its own containerd
 // whose env sets SHIM_TS_DAEMON_NODE_FLAGS; an empty entry = no flags). Run as root after the build:
-//   node dist/bench/state.js [--seconds 3] [--versions 2.1,1.6] [--flags "|--no-opt"] [--write]
+//   node dist/bench/state.js [--seconds 3] [--versions 2.1,1.6] [--flags "|--no-opt"] [--runtime node,bun] [--write]
 import { containerd as gen } from "../src/gen/task.js";
 import { Client } from "../src/ttrpc/index.js";
 import {
   OURS, RUNC, containerd, cpuOf, fmt, label, memoryOf, quantile, remove, runDetached, shimPid, shimSocket, stamp, table, versions, arg,
-  flag, record, type ContainerdVersion,
+  flag, record, type ContainerdVersion, jsRuntimes, isBun,
 } from "./lib.js";
 
 const T = gen.task.v2;
@@ -46,7 +46,7 @@ async function oneContainerd(v: ContainerdVersion, env: Record<string, string>, 
   const rows: Row[] = [];
   try {
     for (const [runtime, name] of runtimes) {
-      const id = `state-${runtime === OURS ? "ts" : "go"}`;
+      const id = `state-${runtime === OURS ? "ts" : isBun(runtime) ? "bun" : "go"}`;
       await runDetached(c, runtime, id, ["sleep", "3600"]);
       try {
         const service = runtime === RUNC && v === "2.1" ? "containerd.task.v3.Task" : "containerd.task.v2.Task";
@@ -66,7 +66,8 @@ async function main(): Promise<void> {
   const seconds = Number(arg("seconds", "3"));
   const out: (string | number)[][] = [];
   for (const v of versions("2.1,1.6")) {
-    const rows = await oneContainerd(v, {}, [[OURS, `${label(OURS)} default flags`], [RUNC, label(RUNC)]], seconds);
+    const rows = await oneContainerd(v, {}, [[OURS, `${label(OURS)} default flags`], [RUNC, label(RUNC)],
+      ...jsRuntimes().map((r): [string, string] => [r, label(r)])], seconds);
     for (const f of flag("flags") ? arg("flags", "").split("|") : []) {
       rows.push(...await oneContainerd(v, { SHIM_TS_DAEMON_NODE_FLAGS: f }, [[OURS, `${label(OURS)} ${f === "" ? "no flags" : f}`]], seconds));
     }

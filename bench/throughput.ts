@@ -1,9 +1,9 @@
 // stdout throughput: `ctr run --rm busybox id dd if=/dev/zero bs=1M count=N` with ctr's stdout on /dev/null;
 // the bytes go container -> FIFO -> shim copy -> FIFO -> ctr. Run as root after the build:
-//   node dist/bench/throughput.js [--mib 256] [--runs 3] [--versions 2.1,1.6] [--write]
+//   node dist/bench/throughput.js [--mib 256] [--runs 3] [--versions 2.1,1.6] [--runtime node,bun] [--write]
 import {
-  OURS, RUNC, RUNTIMES, BUSYBOX_REF, containerd, ctrCommand, fmt, label, quantile, stamp, table, versions, arg, record, runToNull,
-  type Containerd,
+  OURS, RUNC, RUNTIMES as LISTED, BUSYBOX_REF, containerd, ctrCommand, fmt, label, quantile, stamp, table, versions, arg, record, runToNull,
+  type Containerd, jsRuntimes, isBun,
 } from "./lib.js";
 
 /** Wall ms of one run moving `mib` MiB to ctr's stdout. */
@@ -22,6 +22,7 @@ async function main(): Promise<void> {
   const mib = Number(arg("mib", "256"));
   const runs = Number(arg("runs", "3"));
   const rows: (string | number)[][] = [];
+  const RUNTIMES = [...LISTED, ...jsRuntimes()];
   for (const v of versions("2.1,1.6")) {
     const c = await containerd(v);
     try {
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
       const full = new Map<string, number[]>(RUNTIMES.map((r) => [r, []]));
       for (let i = 0; i < runs; i++) {
         for (const r of RUNTIMES) {
-          const tag = r === OURS ? "ts" : "go";
+          const tag = r === OURS ? "ts" : isBun(r) ? "bun" : "go";
           base.get(r)!.push(await once(c, r, `tp0-${tag}-${i}`, 0));
           full.get(r)!.push(await once(c, r, `tp-${tag}-${i}`, mib));
         }
