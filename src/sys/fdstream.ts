@@ -11,6 +11,7 @@ import { closeSync } from "node:fs";
 import net from "node:net";
 import { Readable, Writable } from "node:stream";
 import { setNonblocking } from "./fds.js";
+import { RUNTIME } from "./ffi.js";
 
 interface BunSink {
   write(chunk: Uint8Array): number | Promise<number>;
@@ -25,14 +26,24 @@ interface BunApi {
 const HIGH_WATER_MARK = 64 * 1024;
 
 function bun(): BunApi | undefined {
-  return (globalThis as unknown as { Bun?: BunApi }).Bun;
+  return RUNTIME === "bun" ? (globalThis as unknown as { Bun: BunApi }).Bun : undefined;
 }
 
 /** A readable stream on `fd` (a pipe or FIFO read end); ends at EOF. Owns `fd`. */
 export function fdReader(fd: number): Readable {
   const b = bun();
   if (b === undefined) return new net.Socket({ fd, readable: true, writable: false });
-  return new BunFdReader(fd, b);
+  return new BunFdReader(fd, b, true);
+}
+
+/**
+ * Bun only: a readable stream on a pty master that leaves the fd open when it errors (EIO: no slave), ends
+ * or is destroyed; the caller closes it. (Node's tty.ReadStream does this with stdio/pty.ts keepHandle.)
+ */
+export function bunPtyReader(fd: number): Readable {
+  const b = bun();
+  if (b === undefined) throw new Error("bunPtyReader: not on Bun");
+  return new BunFdReader(fd, b, false);
 }
 
 /** A writable stream on `fd` (a pipe or FIFO write end). `end()` flushes, then closes `fd`. Owns `fd`. */
@@ -59,7 +70,7 @@ class BunFdReader extends Readable {
   private readonly state: { fd: number };
   private reading = false;
 
-  constructor(fd: number, b: BunApi) {
+  constructor(fd: number, b: BunApi, private readonly owns: boolean) {
     super({ highWaterMark: HIGH_WATER_MARK });
     this.state = { fd };
     setNonblocking(fd, true);
@@ -87,11 +98,12 @@ class BunFdReader extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    // Stop Bun's reader before the fd goes, so its poll never sees a reused fd number.
-    this.reader.cancel().then(
-      () => (closeOnce(this.state), cb(err)),
-      () => (closeOnce(this.state), cb(err)),
-    );
+    // Bun reads through its own dup of the fd, closed once the reader is cancelled.
+    const done = () => {
+      if (this.owns) closeOnce(this.state);
+      cb(err);
+    };
+    this.reader.cancel().then(done, done);
   }
 }
 

@@ -54,12 +54,15 @@ export interface Natives {
   watchEventfd(fd: number, cb: (count: bigint) => void): Watch;
 }
 
+/** The JS runtime this process runs on; everything runtime-specific in src/sys branches on this. */
+export const RUNTIME: "node" | "bun" = process.versions.bun !== undefined ? "bun" : "node";
+
 /** The bindings for this runtime, loaded on first use; immutable once set. */
 let loaded: Natives | undefined;
 
 export function natives(): Natives {
   if (loaded) return loaded;
-  if (process.versions.bun !== undefined) {
+  if (RUNTIME === "bun") {
     // Only Bun may load ffi-bun.js (it requires "bun:ffi"); Bun's require() loads ES modules.
     const bun = createRequire(import.meta.url)("./ffi-bun.js") as typeof import("./ffi-bun.js");
     loaded = bun.bunNatives();

@@ -8,4 +8,5 @@ export type { Exit, ChildRegistry, ExitSubscription } from "./reaper.js";
 export { mount, mountAll, unmountRecursive, parseMountOptions, MS, MNT_DETACH } from "./mount.js";
 export type { MountSpec } from "./mount.js";
 export { EventFd } from "./eventfd.js";
-export { fdReader, fdWriter } from "./fdstream.js";
+export { fdReader, fdWriter, bunPtyReader } from "./fdstream.js";
+export { RUNTIME } from "./ffi.js";
