@@ -1,6 +1,10 @@
 // Run as a script (not a test file) by runtime.test.ts, once on Node and once on Bun: exercises the native
 // seam and the fd streams and prints one JSON line of what it saw, so both runtimes can be compared.
-import { closeSync, readSync, writeSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { closeSync, mkdtempSync, readFileSync, readSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ConsoleSocket, copyConsole } from "../../src/stdio/index.js";
 import { natives } from "../../src/sys/ffi.js";
 import { EventFd, fdReader, fdWriter, pipe2, setNonblocking, unreadBytes } from "../../src/sys/index.js";
 import { closeFd, waitReadable } from "../../src/sys/libc.js";
@@ -119,6 +123,65 @@ closeSync(w);
   await within(new Promise((resolve) => (finished ? resolve(undefined) : writer.once("finish", resolve))), 5000, "finish");
   out.backpressure = { ...(out.backpressure as object), drained: got };
   closeSync(pr);
+}
+
+// A pty: the master (received over the console socket, as from runc) is copied to a file as the slave
+// writes; once every slave is closed (EIO) the console still closes cleanly and frees the master.
+{
+  const PTY = `
+import os, pty, socket, sys
+m, s = pty.openpty()
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.connect(sys.argv[1])
+socket.send_fds(c, [b"/dev/ptmx"], [m]); c.close(); os.close(m)
+sys.stdin.readline(); os.write(s, b"late-output\\n")
+sys.stdin.readline(); os.close(s)
+sys.stdin.readline()
+`;
+  const dir = mkdtempSync(path.join(tmpdir(), "probe-pty-"));
+  const file = path.join(dir, "out");
+  const cs = await ConsoleSocket.create();
+  const py = spawn("python3", ["-c", PTY, cs.path], { stdio: ["pipe", "inherit", "inherit"] });
+  const read = () => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  const until = async (cond: () => boolean, what: string) => {
+    const deadline = Date.now() + 5000;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  };
+  try {
+    const master = await within(cs.receiveMaster(), 5000, "pty master");
+    const io = await copyConsole(master, { stdin: "", stdout: `file://${file}`, stderr: "", terminal: true }, { id: "probe", ns: "probe" });
+    // Nothing to read at first (EAGAIN): the copy must still deliver what comes later.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    py.stdin?.write("\n");
+    await until(() => read().includes("late-output"), "late pty output in the file");
+    py.stdin?.write("\n"); // the slave closes: EIO on the master
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    let closeError = "none";
+    try {
+      io.close();
+    } catch (err) {
+      closeError = String(err);
+    }
+    let masterClosed = false;
+    try {
+      readSync(master, Buffer.alloc(1));
+    } catch (err) {
+      masterClosed = (err as NodeJS.ErrnoException).code === "EBADF";
+    }
+    out.pty = { output: read().replace(/\r/g, ""), closeError, masterClosed };
+  } finally {
+    py.stdin?.end("\n");
+    cs.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 process.stdout.write(`${JSON.stringify(out)}\n`);

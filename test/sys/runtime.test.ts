@@ -36,7 +36,7 @@ void suite("runtime seam", () => {
 
   let onNode: Record<string, unknown> | undefined;
   for (const runtime of ["node", "bun"] as const) {
-    void test(`on ${runtime}: errno, idle watches, eventfd, fd streams and backpressure`, () => {
+    void test(`on ${runtime}: errno, idle watches, eventfd, fd streams, backpressure, pty copy`, () => {
       if (runtime === "bun") requireBun();
       const seen = probe(runtime === "bun" ? BUN : process.execPath);
       assert.equal(seen.runtime, runtime, "the seam picked the runtime's own bindings");
@@ -53,6 +53,7 @@ void suite("runtime seam", () => {
       assert.equal(bp.finishedWithoutReader, false, "a writer with no reader finished: no backpressure");
       assert.equal(bp.inPipe, 64 * 1024, "the pipe holds its capacity while nobody reads");
       assert.equal(bp.drained, 1024 * 1024, "everything arrived once read");
+      assert.deepEqual(seen.pty, { output: "late-output\n", closeError: "none", masterClosed: true }, "pty master copy");
       if (runtime === "node") onNode = seen;
       else if (onNode !== undefined) assert.deepEqual({ ...seen, runtime: "node", idleCpuMs: 0 }, { ...onNode, idleCpuMs: 0 });
     });
