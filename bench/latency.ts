@@ -5,7 +5,7 @@
 // --also adds a third runtime given as an absolute shim path (e.g. an older build of ours, for before/after).
 import {
   OURS, RUNC, RUNTIMES, BUSYBOX_REF, containerd, fmt, label, quantile, remove, runDetached, stamp, table, timeCtr, versions, arg,
-  flag, record, jsRuntimes, isBun,
+  flag, record, jsRuntimes, isBun, bunTag,
 } from "./lib.js";
 
 async function main(): Promise<void> {
@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   const rows: (string | number)[][] = [];
   const runtimes: string[] = [...RUNTIMES, ...jsRuntimes(), ...(flag("also") ? [arg("also", "")] : [])];
   const name = (r: string): string => (r.startsWith("/") && !isBun(r) ? `\`${r}\`` : label(r));
-  const tag = (r: string): string => (r === OURS ? "ts" : r === RUNC ? "go" : isBun(r) ? "bun" : "also");
+  const tag = (r: string): string => (r === OURS ? "ts" : r === RUNC ? "go" : isBun(r) ? bunTag(r) : "also");
   for (const v of versions("2.1,1.6")) {
     const c = await containerd(v);
     try {

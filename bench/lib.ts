@@ -17,7 +17,7 @@ export const RESULTS = path.join(REPO_ROOT, "bench", "RESULTS.md");
 
 /** Short label of a runtime for tables. */
 export function label(runtime: string): string {
-  if (isBun(runtime)) return "ours (ts-v2) on Bun";
+  if (isBun(runtime)) return bunLabel(runtime);
   return runtime === OURS ? "ours (ts-v2)" : "runc-v2 (Go)";
 }
 
@@ -186,31 +186,49 @@ export function ctrCommand(c: Containerd, args: string[]): [string, string[]] {
 }
 
 /**
- * `--runtime bun` (or `node,bun`): our shim also on Bun, as a runtime of its own, so it runs in the same
- * containerd as the others, interleaved. It is an absolute shim path, which `ctr run --runtime` takes like
- * a name: a wrapper in a temp dir that sets SHIM_TS_RUNTIME=bun and execs bin/containerd-shim-ts-v2 (one
- * extra /bin/sh exec per `start`/`delete`, about 1 ms). Removed when the process exits.
+ * `--runtime node,bun` (or `bun`, or `"node,bun,bun --smol"`): our shim also on Bun, as a runtime of its
+ * own, so it runs in the same containerd as the others, interleaved. Each Bun entry is an absolute shim
+ * path, which `ctr run --runtime` takes like a name: a wrapper in a temp dir that sets SHIM_TS_RUNTIME=bun
+ * (and SHIM_TS_DAEMON_NODE_FLAGS to what follows "bun ", which reaches Bun as its own flags) and execs
+ * bin/containerd-shim-ts-v2: one extra /bin/sh exec per `start`/`delete`, about 1 ms. Removed at exit.
  */
 export function jsRuntimes(): string[] {
   const wanted = arg("runtime", "node").split(",").map((s) => s.trim()).filter((s) => s !== "" && s !== "node");
   return wanted.map((rt) => {
-    if (rt !== "bun") throw new Error(`--runtime: node or bun, not ${rt}`);
-    return bunShim();
+    const [name, ...flags] = rt.split(/\s+/);
+    if (name !== "bun") throw new Error(`--runtime: node or bun [flags], not ${rt}`);
+    return bunShim(flags.join(" "));
   });
 }
 
-let bunWrapper: string | undefined;
-function bunShim(): string {
-  if (bunWrapper !== undefined) return bunWrapper;
-  const dir = mkdtempSync(path.join(tmpdir(), "bench-bun-"));
-  const file = path.join(dir, "containerd-shim-tsbun-v2");
-  writeFileSync(file, `#!/bin/sh\nSHIM_TS_RUNTIME=bun exec ${path.join(REPO_ROOT, "bin", "containerd-shim-ts-v2")} "$@"\n`, { mode: 0o755 });
-  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  bunWrapper = file;
+const bunWrappers = new Map<string, string>(); // path -> flags
+let bunDir: string | undefined;
+function bunShim(flags: string): string {
+  for (const [file, f] of bunWrappers) if (f === flags) return file;
+  if (bunDir === undefined) {
+    const dir = mkdtempSync(path.join(tmpdir(), "bench-bun-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    bunDir = dir;
+  }
+  const file = path.join(bunDir, `containerd-shim-tsbun${bunWrappers.size}-v2`);
+  const env = `SHIM_TS_RUNTIME=bun${flags === "" ? "" : ` SHIM_TS_DAEMON_NODE_FLAGS='${flags}'`}`;
+  writeFileSync(file, `#!/bin/sh\n${env} exec ${path.join(REPO_ROOT, "bin", "containerd-shim-ts-v2")} "$@"\n`, { mode: 0o755 });
+  bunWrappers.set(file, flags);
   return file;
 }
 
-/** Whether `runtime` is ours on Bun (the wrapper of {@link jsRuntimes}). */
+/** Whether `runtime` is ours on Bun (a wrapper of {@link jsRuntimes}). */
 export function isBun(runtime: string): boolean {
-  return runtime === bunWrapper;
+  return bunWrappers.has(runtime);
+}
+
+/** A short id part for a Bun wrapper ("bun0", "bun1"), so that its containers' ids do not collide. */
+export function bunTag(runtime: string): string {
+  return `bun${[...bunWrappers.keys()].indexOf(runtime)}`;
+}
+
+/** "ours (ts-v2) on Bun" plus its flags, if any. */
+function bunLabel(runtime: string): string {
+  const flags = bunWrappers.get(runtime) ?? "";
+  return `ours (ts-v2) on Bun${flags === "" ? "" : ` ${flags}`}`;
 }

@@ -5,13 +5,13 @@
 // --grouping adds ours with SHIM_TS_GROUPING=namespace: every container of the namespace on one daemon.
 import {
   OURS, RUNC, containerd, fmt, label, memoryOf, remove, runDetached, shimPid, stamp, table, versions, arg, flag, record,
-  type Containerd, jsRuntimes, isBun,
+  type Containerd, jsRuntimes, isBun, bunTag,
 } from "./lib.js";
 
 interface Sample { rss: number; pss: number; priv: number; threads: number }
 
 async function measure(c: Containerd, runtime: string, n: number, shared: boolean): Promise<Sample[]> {
-  const ids = Array.from({ length: n }, (_, i) => `mem-${runtime === OURS ? "ts" : isBun(runtime) ? "bun" : "go"}-${i}`);
+  const ids = Array.from({ length: n }, (_, i) => `mem-${runtime === OURS ? "ts" : isBun(runtime) ? bunTag(runtime) : "go"}-${i}`);
   const out: Sample[] = [];
   try {
     for (const id of ids) await runDetached(c, runtime, id, ["sleep", "3600"]);

@@ -3,7 +3,7 @@
 // Each variant sets SHIM_TS_DAEMON_NODE_FLAGS (the daemon's Node flags). Run as root after the build:
 //   node dist/bench/startup.js [--runs 10] [--variants "--lite-mode|"] [--runtime node,bun] [--write]
 // (variants separated by "|"; an empty one means no flags.) --runtime node,bun adds the shim on Bun
-// (SHIM_TS_RUNTIME=bun; Bun ignores Node flags, so one variant).
+// (SHIM_TS_RUNTIME=bun, no Node flags); "node,bun,bun --smol" adds one with Bun's --smol as well.
 import { execFileSync, spawn } from "node:child_process";
 import { closeSync, constants as fsc, mkdirSync, openSync, rmdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -66,15 +66,16 @@ async function once(dir: string, id: string, env: NodeJS.ProcessEnv): Promise<Sa
 
 async function main(): Promise<void> {
   const runs = Number(arg("runs", "10"));
-  const bun = arg("runtime", "node").split(",").includes("bun");
-  const variants = [...arg("variants", "--lite-mode|").split("|"), ...(bun ? [BUN] : [])];
+  // Each --runtime entry "bun" or "bun <flags>" is a variant on Bun with those (Bun) flags.
+  const buns = arg("runtime", "node").split(",").map((s) => s.trim()).filter((s) => /^bun(\s|$)/.test(s));
+  const variants = [...arg("variants", "--lite-mode|").split("|"), ...buns.map((b) => BUN + b.slice(3).trim())];
   const dir = await mkdtemp(path.join(tmpdir(), "bench-start-"));
   const samples = new Map<string, Sample[]>(variants.map((v) => [v, []]));
   try {
     for (let i = 0; i < runs + 1; i++) {
       for (const v of variants) {
-        const env = { ...process.env, SHIM_TS_DAEMON_NODE_FLAGS: v === BUN ? "" : v, SHIM_TS_SOCKET_DIR: path.join(dir, "s"),
-          TTRPC_ADDRESS: path.join(dir, "c.sock.ttrpc"), ...(v === BUN ? { SHIM_TS_RUNTIME: "bun" } : {}) };
+        const env = { ...process.env, SHIM_TS_DAEMON_NODE_FLAGS: v.startsWith(BUN) ? v.slice(BUN.length) : v, SHIM_TS_SOCKET_DIR: path.join(dir, "s"),
+          TTRPC_ADDRESS: path.join(dir, "c.sock.ttrpc"), ...(v.startsWith(BUN) ? { SHIM_TS_RUNTIME: "bun" } : {}) };
         const s = await once(dir, `b${i}-${variants.indexOf(v)}`, env);
         if (i > 0) samples.get(v)!.push(s); // run 0 warms the page cache
       }
@@ -90,7 +91,8 @@ async function main(): Promise<void> {
   const med = (xs: number[]): string => fmt(quantile(xs, 0.5), 0);
   const rows = variants.map((v) => {
     const s = samples.get(v)!;
-    return [v === BUN ? "Bun (SHIM_TS_RUNTIME=bun)" : v === "" ? "(none)" : `\`${v}\``, runs, med(s.map((x) => x.startMs)), fmt(quantile(s.map((x) => x.startMs), 0.9), 0),
+    const name = v.startsWith(BUN) ? `Bun (SHIM_TS_RUNTIME=bun)${v === BUN ? "" : ` \`${v.slice(BUN.length)}\``}` : v === "" ? "(none)" : `\`${v}\``;
+    return [name, runs, med(s.map((x) => x.startMs)), fmt(quantile(s.map((x) => x.startMs), 0.9), 0),
       med(s.map((x) => x.connectMs)), fmt(quantile(s.map((x) => x.connectMs), 0.9), 0), fmt(quantile(s.map((x) => x.rss), 0.5), 1),
       fmt(quantile(s.map((x) => x.pss), 0.5), 1), med(s.map((x) => x.deleteMs))];
   });

@@ -7,7 +7,7 @@ import { containerd as gen } from "../src/gen/task.js";
 import { Client } from "../src/ttrpc/index.js";
 import {
   OURS, RUNC, containerd, cpuOf, fmt, label, memoryOf, quantile, remove, runDetached, shimPid, shimSocket, stamp, table, versions, arg,
-  flag, record, type ContainerdVersion, jsRuntimes, isBun,
+  flag, record, type ContainerdVersion, jsRuntimes, isBun, bunTag,
 } from "./lib.js";
 
 const T = gen.task.v2;
@@ -46,7 +46,7 @@ async function oneContainerd(v: ContainerdVersion, env: Record<string, string>, 
   const rows: Row[] = [];
   try {
     for (const [runtime, name] of runtimes) {
-      const id = `state-${runtime === OURS ? "ts" : isBun(runtime) ? "bun" : "go"}`;
+      const id = `state-${runtime === OURS ? "ts" : isBun(runtime) ? bunTag(runtime) : "go"}`;
       await runDetached(c, runtime, id, ["sleep", "3600"]);
       try {
         const service = runtime === RUNC && v === "2.1" ? "containerd.task.v3.Task" : "containerd.task.v2.Task";

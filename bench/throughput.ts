@@ -3,7 +3,7 @@
 //   node dist/bench/throughput.js [--mib 256] [--runs 3] [--versions 2.1,1.6] [--runtime node,bun] [--write]
 import {
   OURS, RUNC, RUNTIMES as LISTED, BUSYBOX_REF, containerd, ctrCommand, fmt, label, quantile, stamp, table, versions, arg, record, runToNull,
-  type Containerd, jsRuntimes, isBun,
+  type Containerd, jsRuntimes, isBun, bunTag,
 } from "./lib.js";
 
 /** Wall ms of one run moving `mib` MiB to ctr's stdout. */
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
       const full = new Map<string, number[]>(RUNTIMES.map((r) => [r, []]));
       for (let i = 0; i < runs; i++) {
         for (const r of RUNTIMES) {
-          const tag = r === OURS ? "ts" : isBun(r) ? "bun" : "go";
+          const tag = r === OURS ? "ts" : isBun(r) ? bunTag(r) : "go";
           base.get(r)!.push(await once(c, r, `tp0-${tag}-${i}`, 0));
           full.get(r)!.push(await once(c, r, `tp-${tag}-${i}`, mib));
         }
