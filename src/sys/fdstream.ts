@@ -8,9 +8,10 @@
  * the pipe is full). Neither closes the fd, so these wrappers do.
  *
  * Bun reads and writes through its own dup of the fd. A reader's dup closes once it is cancelled. A writer
- * destroyed while a chunk (at most one, {@link HIGH_WATER_MARK}) is still waiting for room keeps its dup
- * until that chunk is written or the last reader goes (EPIPE), where Node drops the chunk and closes at once:
- * a FIFO reader that stalls but stays open then sees EOF only after it reads on (measured on Bun 1.4.5).
+ * destroyed while the chunk of one write() is still waiting for room keeps its dup until that chunk is
+ * written or the last reader goes (EPIPE), where Node drops what the kernel did not take and closes at
+ * once: a FIFO reader that stalls but stays open gets the whole chunk, then EOF, once it reads on
+ * (measured on Bun 1.4.5 with a 1 MiB write into a full pipe).
  */
 import { closeSync } from "node:fs";
 import net from "node:net";
