@@ -8,13 +8,14 @@
  * - Variadic fcntl/ioctl are declared with their one integer/pointer argument: on x86_64 and arm64 Linux
  *   such an argument travels in the same register either way.
  * - Watching: Bun has no fd watcher that does not read. watchReadable must not read (the SCM_RIGHTS
- *   message has to stay for recvmsg), and an eventfd must not be read behind our back: Bun's
- *   `Bun.file(fd).stream()` reads into its own buffer (even while a spawnSync blocks JS), so a
- *   synchronous flush (oom.ts `stop({ flush: true })`) would find the counter already taken. So both
- *   poll(2) with timeout 0 on an unref'd timer that backs off from 1 ms to a cap (50 ms; 250 ms for an
- *   eventfd) and starts again at 1 ms after each hit. Measured idle (Bun 1.4.5): 1.2 ms CPU/s with no
- *   watch, 1.7 with one eventfd watch, 2.9 with ten; a busy loop would be ~1000. The console socket usually has the message on the first
- *   look: runc sends it right after connecting.
+ *   message has to stay for recvmsg). For an eventfd, `Bun.file(fd).stream()` works and idles at no CPU,
+ *   but it reads the counter on Bun's loop before JS gets it, so a synchronous flush (oom.ts
+ *   `stop({ flush: true })` at init's exit) could find it already taken (not seen in a test, not ruled
+ *   out either); it also cannot be unref'd, and its dup of the fd closes only some time after a cancel.
+ *   So both poll(2) with timeout 0 on an unref'd timer that backs off from 1 ms to a cap (50 ms; 250 ms
+ *   for an eventfd) and starts again at 1 ms after each hit. Measured idle (Bun 1.4.5): 1.2 ms CPU/s with
+ *   no watch, 1.7 with one eventfd watch, 2.9 with ten; a 1 ms timer costs 35 in test/sys/runtime.test.ts.
+ *   The console socket usually has the message on the first look: runc sends it right after connecting.
  */
 import { createRequire } from "node:module";
 import { readSync } from "node:fs";
