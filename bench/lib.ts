@@ -2,8 +2,8 @@
 // runtimes (ours and containerd-shim-runc-v2 from the same Debian package, picked per container with
 // `ctr run --runtime`), shim pids and sockets, /proc memory, percentiles, markdown tables, RESULTS.md.
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
-import { loadavg } from "node:os";
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { BUSYBOX_REF, shimSocketPath, startContainerd, type Containerd, type ContainerdVersion } from "../test/helpers/containerd.js";
@@ -18,6 +18,7 @@ export const RESULTS = path.join(REPO_ROOT, "bench", "RESULTS.md");
 
 /** Short label of a runtime for tables. */
 export function label(runtime: string): string {
+  if (isBun(runtime)) return bunLabel(runtime);
   return runtime === OURS ? "ours (ts-v2)" : "runc-v2 (Go)";
 }
 
@@ -210,4 +211,52 @@ const SUITES: Record<ContainerdVersion, string> = { "1.6": "bookworm", "1.7": "t
 export function ctrCommand(c: Containerd, args: string[]): [string, string[]] {
   return [path.join(REPO_ROOT, ".deps", "containerd", SUITES[c.version], "usr", "bin", "ctr"),
     ["--address", c.address, "-n", c.namespace, ...args]];
+}
+
+/**
+ * `--runtime node,bun` (or `bun`, or `"node,bun,bun --smol"`): our shim also on Bun, as a runtime of its
+ * own, so it runs in the same containerd as the others, interleaved. Each Bun entry is an absolute shim
+ * path, which `ctr run --runtime` takes like a name: a wrapper in a temp dir that sets SHIM_TS_RUNTIME=bun
+ * (and SHIM_TS_DAEMON_NODE_FLAGS to what follows "bun ", which reaches Bun as its own flags) and execs
+ * bin/containerd-shim-ts-v2: one extra /bin/sh exec per `start`/`delete`, about 1 ms. Removed at exit.
+ */
+export function jsRuntimes(): string[] {
+  const wanted = arg("runtime", "node").split(",").map((s) => s.trim()).filter((s) => s !== "" && s !== "node");
+  return wanted.map((rt) => {
+    const [name, ...flags] = rt.split(/\s+/);
+    if (name !== "bun") throw new Error(`--runtime: node or bun [flags], not ${rt}`);
+    return bunShim(flags.join(" "));
+  });
+}
+
+const bunWrappers = new Map<string, string>(); // path -> flags
+let bunDir: string | undefined;
+function bunShim(flags: string): string {
+  for (const [file, f] of bunWrappers) if (f === flags) return file;
+  if (bunDir === undefined) {
+    const dir = mkdtempSync(path.join(tmpdir(), "bench-bun-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    bunDir = dir;
+  }
+  const file = path.join(bunDir, `containerd-shim-tsbun${bunWrappers.size}-v2`);
+  const env = `SHIM_TS_RUNTIME=bun${flags === "" ? "" : ` SHIM_TS_DAEMON_NODE_FLAGS='${flags}'`}`;
+  writeFileSync(file, `#!/bin/sh\n${env} exec ${path.join(REPO_ROOT, "bin", "containerd-shim-ts-v2")} "$@"\n`, { mode: 0o755 });
+  bunWrappers.set(file, flags);
+  return file;
+}
+
+/** Whether `runtime` is ours on Bun (a wrapper of {@link jsRuntimes}). */
+export function isBun(runtime: string): boolean {
+  return bunWrappers.has(runtime);
+}
+
+/** A short id part for a Bun wrapper ("bun0", "bun1"), so that its containers' ids do not collide. */
+export function bunTag(runtime: string): string {
+  return `bun${[...bunWrappers.keys()].indexOf(runtime)}`;
+}
+
+/** "ours (ts-v2) on Bun" plus its flags, if any. */
+function bunLabel(runtime: string): string {
+  const flags = bunWrappers.get(runtime) ?? "";
+  return `ours (ts-v2) on Bun${flags === "" ? "" : ` ${flags}`}`;
 }

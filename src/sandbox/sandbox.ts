@@ -173,23 +173,23 @@ export class Sandbox {
     }
     const logFile = this.files.logFile;
     if (this.exit === undefined) {
-      await this.signalPause(SIGTERM);
+      await this.signalPause(SIGTERM, signal);
       const grace = timeoutSecs > 0 ? timeoutSecs * 1000 : STOP_GRACE_MS;
       if (!(await this.exitedWithin(grace, signal))) {
-        await this.signalPause(SIGKILL);
+        await this.signalPause(SIGKILL, signal);
         if (!(await this.exitedWithin(KILL_WAIT_MS, signal))) {
           throw failedPrecondition(`Cannot stop sandbox "${this.id}": pid ${this.pidValue} still there after SIGKILL`);
         }
       }
     }
-    await this.env.runc.delete(this.id, { force: true, logFile }).catch((err: unknown) => {
+    await this.env.runc.delete(this.id, { force: true, logFile, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
       if (!isCode(err, "NotFound")) throw err;
     });
   }
 
-  private async signalPause(sig: number): Promise<void> {
+  private async signalPause(sig: number, signal?: AbortSignal): Promise<void> {
     try {
-      await this.env.runc.kill(this.id, sig, { logFile: this.files.logFile });
+      await this.env.runc.kill(this.id, sig, { logFile: this.files.logFile, ...(signal ? { signal } : {}) });
     } catch (err) {
       // Already exited (its exit may still be on the way from the reaper): nothing to signal.
       if (!isCode(err, "NotFound")) throw err;

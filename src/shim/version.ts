@@ -19,7 +19,8 @@ export function packageVersion(): string {
   }
 }
 
-/** The text of `-v`: binary name and version, then the Node.js version. */
+/** The text of `-v`: binary name and version, then the runtime's ("node v20.1.0", or "bun 1.4.5"). */
 export function versionText(): string {
-  return `${BINARY_NAME} ${packageVersion()}\nnode ${process.version}\n`;
+  const bun = process.versions.bun;
+  return `${BINARY_NAME} ${packageVersion()}\n${bun === undefined ? `node ${process.version}` : `bun ${bun}`}\n`;
 }

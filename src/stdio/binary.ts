@@ -4,10 +4,10 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import net from "node:net";
+import type { Writable } from "node:stream";
 import { ShimError } from "../errdefs.js";
 import type { Logger } from "../log.js";
-import { pipe2 } from "../sys/index.js";
+import { fdReader, fdWriter, pipe2 } from "../sys/index.js";
 import { closeFd } from "./fifo.js";
 
 /** Pids that libuv reaps itself and the shim's reaper must leave alone (sys ChildRegistry). */
@@ -37,7 +37,7 @@ export class BinaryLogger {
   readonly exited: Promise<void>;
   private closed = false;
   private killTimer: NodeJS.Timeout | undefined;
-  private stdoutSocket: net.Socket | undefined;
+  private stdoutSocket: Writable | undefined;
   private pipesClosed = false;
 
   private constructor(
@@ -93,8 +93,8 @@ export class BinaryLogger {
    * Wraps our stdout write end in a stream (console copies write the pty output there). The stream owns
    * the fd from then on; `close()` destroys it. Do not pass `stdoutFd` to runc after calling this.
    */
-  stdoutStream(): net.Socket {
-    this.stdoutSocket ??= new net.Socket({ fd: this.stdoutFd, readable: false, writable: true });
+  stdoutStream(): Writable {
+    this.stdoutSocket ??= fdWriter(this.stdoutFd);
     return this.stdoutSocket;
   }
 
@@ -136,7 +136,7 @@ export class BinaryLogger {
 
 /** Waits for the readiness signal on `readyFd` (always closed on return). */
 function waitReady(child: ChildProcess, readyFd: number, v2: boolean, path: string, signal?: AbortSignal): Promise<void> {
-  const ready = new net.Socket({ fd: readyFd, readable: true, writable: false });
+  const ready = fdReader(readyFd);
   return new Promise<void>((resolve, reject) => {
     const fail = (why: string, cause?: unknown) =>
       finish(new ShimError("Unknown", `Cannot start logging binary "${path}": ${why}`, { cause }));

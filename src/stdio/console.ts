@@ -11,15 +11,17 @@
  * other file). After EIO a 250 ms timer re-reads with non-blocking `readSync` until the process exits,
  * in case a slave is reopened (e.g. systemd reopening /dev/console).
  * Writing stdin into the master uses non-blocking `writeSync`, retried on a short backoff timer on EAGAIN.
+ * On Bun, whose tty.ReadStream errors at the first EAGAIN and has no handle, the master is read with
+ * src/sys `bunPtyReader` (Bun's epoll reader on a dup of the fd; EIO ends it and leaves the master open).
  */
 import { mkdtempSync, readSync, rmSync, chmodSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, Writable } from "node:stream";
+import { PassThrough, Writable, type Readable } from "node:stream";
 import tty from "node:tty";
 import { ShimError } from "../errdefs.js";
-import { recvFdAsync, setNonblocking, setWinsize } from "../sys/index.js";
+import { bunPtyReader, recvFdAsync, RUNTIME, setNonblocking, setWinsize } from "../sys/index.js";
 import { BinaryLogger } from "./binary.js";
 import { Fanin, waitConsumed, withTimeout } from "./copy.js";
 import { closeFd, InputFifo } from "./fifo.js";
@@ -142,7 +144,7 @@ class PtyCopy implements ConsoleIO {
   readonly runcStdio: [number | "ignore", number | "ignore", number | "ignore"] = ["ignore", "ignore", "ignore"];
   /** Everything read from the master, in order; piped into the stdout sink. */
   private readonly out = new PassThrough();
-  private reader: tty.ReadStream | undefined;
+  private reader: Readable | undefined;
   /** The reader's libuv handle once the stream let go of it; closing it closes the master. */
   private handle: TtyHandle | undefined;
   private readerEnded = false;
@@ -166,13 +168,14 @@ class PtyCopy implements ConsoleIO {
   /** Starts reading; from here on the ReadStream owns the master fd and closes it when destroyed. */
   start(): void {
     try {
-      this.reader = new tty.ReadStream(this.master, { allowHalfOpen: true });
+      // Bun's tty.ReadStream fails at the first EAGAIN on a non-blocking fd and has no handle to take.
+      this.reader = RUNTIME === "bun" ? bunPtyReader(this.master) : new tty.ReadStream(this.master, { allowHalfOpen: true });
     } catch (err) {
       this.closeMaster();
       throw new ShimError("Internal", `Cannot read pty master`, { cause: err });
     }
     const reader = this.reader;
-    keepHandle(reader, (h) => (this.handle = h));
+    if (reader instanceof tty.ReadStream) keepHandle(reader, (h) => (this.handle = h));
     this.readerDone = new Promise<void>((resolve) => {
       reader.on("error", () => (this.onSlaveGone(), resolve()));
       reader.on("end", () => (this.onSlaveGone(), resolve()));
@@ -238,6 +241,7 @@ class PtyCopy implements ConsoleIO {
     clearInterval(this.pollTimer);
     if (this.reader === undefined) return closeFd(this.master);
     this.reader.destroy();
+    if (RUNTIME === "bun") return closeFd(this.master); // the Bun reader never closes it
     this.handle?.close();
     this.handle = undefined;
   }

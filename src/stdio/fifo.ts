@@ -1,12 +1,13 @@
 /**
  * Opening containerd's FIFOs without blocking the event loop or the libuv threadpool: every open is a
- * synchronous `open(2)` with O_NONBLOCK, which never waits for the peer. Streams are libuv pipe handles
- * (`net.Socket({ fd })`), so reads and writes are epoll-driven and writes apply backpressure.
+ * synchronous `open(2)` with O_NONBLOCK, which never waits for the peer. Streams come from src/sys
+ * (`fdReader`/`fdWriter`: libuv pipe handles on Node, Bun's fd reader/writer on Bun), so reads and writes
+ * are epoll-driven and writes apply backpressure.
  */
 import { closeSync, constants, openSync } from "node:fs";
-import net from "node:net";
+import type { Readable, Writable } from "node:stream";
 import { ShimError } from "../errdefs.js";
-import { unreadBytes } from "../sys/index.js";
+import { fdReader, fdWriter, unreadBytes } from "../sys/index.js";
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK } = constants;
 
@@ -36,10 +37,10 @@ export function closeFd(fd: number): void {
  */
 export class OutputFifo {
   /** Writable stream on the FIFO; `end()` it to flush and close the writer. */
-  readonly stream: net.Socket;
+  readonly stream: Writable;
   private keepAlive: number;
 
-  private constructor(stream: net.Socket, keepAlive: number) {
+  private constructor(stream: Writable, keepAlive: number) {
     this.stream = stream;
     this.keepAlive = keepAlive;
   }
@@ -54,7 +55,7 @@ export class OutputFifo {
       closeFd(keepAlive);
       throw err;
     }
-    const stream = new net.Socket({ fd, readable: false, writable: true });
+    const stream = fdWriter(fd);
     return new OutputFifo(stream, keepAlive);
   }
 
@@ -83,10 +84,10 @@ export class OutputFifo {
  */
 export class InputFifo {
   /** Readable stream on the FIFO. */
-  readonly stream: net.Socket;
+  readonly stream: Readable;
   private keepAlive: number;
 
-  private constructor(stream: net.Socket, keepAlive: number) {
+  private constructor(stream: Readable, keepAlive: number) {
     this.stream = stream;
     this.keepAlive = keepAlive;
   }
@@ -101,7 +102,7 @@ export class InputFifo {
       closeFd(fd);
       throw err;
     }
-    const stream = new net.Socket({ fd, readable: true, writable: false });
+    const stream = fdReader(fd);
     return new InputFifo(stream, keepAlive);
   }
 

@@ -3,12 +3,11 @@
  * a file, or read by a logging binary (protocol.md §4.6, peers.md §2.4).
  */
 import { constants, createWriteStream, fchownSync, mkdirSync, openSync } from "node:fs";
-import net from "node:net";
 import { dirname } from "node:path";
 import type { Writable } from "node:stream";
 import { ShimError } from "../errdefs.js";
 import type { Logger } from "../log.js";
-import { pipe2 } from "../sys/index.js";
+import { fdReader, fdWriter, pipe2 } from "../sys/index.js";
 import { BinaryLogger, type PidRegistry } from "./binary.js";
 import { Fanin, withTimeout } from "./copy.js";
 import { closeFd, InputFifo, OutputFifo } from "./fifo.js";
@@ -180,7 +179,7 @@ class PipeIO implements ProcessIO {
   /** A pipe whose read end goes to the container, fed from the stdin FIFO. */
   openStdin(path: string, opts: IOOptions): void {
     const w = this.pipe(0, opts);
-    const writer = new net.Socket({ fd: w, readable: false, writable: true });
+    const writer = fdWriter(w);
     this.own(() => writer.destroy());
     const fifo = InputFifo.open(path);
     this.stdin = fifo;
@@ -202,7 +201,7 @@ class PipeIO implements ProcessIO {
     for (const [i, fanin] of [[1, sinks.stdout], [2, sinks.stderr]] as const) {
       if (fanin === undefined || targets[i - 1] === null) continue;
       const r = this.pipe(i, opts);
-      const reader = new net.Socket({ fd: r, readable: true, writable: false });
+      const reader = fdReader(r);
       this.own(() => reader.destroy());
       fanin.add(reader);
       if (!both || i === 1) this.copies.push(fanin.done);

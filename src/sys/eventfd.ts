@@ -1,44 +1,27 @@
 /**
- * eventfd(2) for cgroup v1 OOM notifications, read without blocking the event loop.
- *
- * Node cannot wrap an eventfd in a stream: `net.Socket({ fd })` refuses it (libuv guesses its handle
- * type as UNKNOWN), and `fs.read`/`createReadStream` would run a blocking read on the threadpool (or
- * fail with EAGAIN on a non-blocking fd). So the fd is created non-blocking and watched with koffi's
- * libuv poll handle (`koffi.node.poll`, level-triggered, on the main loop); when readable, one
- * `fs.readSync` of 8 bytes returns and resets the counter, or throws EAGAIN when another read got it.
+ * eventfd(2) for cgroup v1 OOM notifications, read without blocking the event loop. The fd is created
+ * non-blocking and watched through the native seam (ffi.ts: a libuv poll handle on Node, poll(2) on a
+ * timer on Bun); each signal reads, so resets, the counter. Nothing else reads it, so a synchronous
+ * {@link EventFd.read} (oom.ts `stop({ flush: true })`) sees a signal the loop has not delivered yet.
  */
 import { closeSync, readSync, writeSync } from "node:fs";
-import { createRequire } from "node:module";
 import { ShimError } from "../errdefs.js";
+import { natives, type Watch } from "./ffi.js";
 import { E, errnoName, lastErrno } from "./libc.js";
-
-type Koffi = typeof import("koffi");
-type PollHandle = ReturnType<Koffi["node"]["poll"]>;
 
 const EFD_NONBLOCK = 0o4000;
 const EFD_CLOEXEC = 0o2000000;
 
-/** Loaded on first use; immutable once set. */
-let loaded: { koffi: Koffi; eventfd: (initval: number, flags: number) => number } | undefined;
-
-function lib(): NonNullable<typeof loaded> {
-  if (loaded) return loaded;
-  const koffi = createRequire(import.meta.url)("koffi") as Koffi;
-  const eventfd = koffi.load("libc.so.6").func("int eventfd(unsigned int initval, int flags)") as (i: number, f: number) => number;
-  loaded = { koffi, eventfd };
-  return loaded;
-}
-
 /** A non-blocking, close-on-exec eventfd. One owner; {@link EventFd.close} is idempotent. */
 export class EventFd {
-  private poll: PollHandle | undefined;
+  private poll: Watch | undefined;
   private closed = false;
 
   private constructor(readonly fd: number) {}
 
   /** `eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)`. Throws ShimError naming the errno on failure. */
   static create(): EventFd {
-    const fd = Number(lib().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    const fd = natives().eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (fd < 0) {
       const errno = lastErrno();
       throw new ShimError(errno === E.EMFILE || errno === E.ENFILE ? "ResourceExhausted" : "Internal", `Cannot eventfd: ${errnoName(errno)}`);
@@ -67,15 +50,13 @@ export class EventFd {
 
   /**
    * Calls `cb` with the counter each time it becomes non-zero (it is read, so reset, before `cb`).
-   * The poll handle is unref'd: a watcher never keeps the process alive. Only one callback at a time.
+   * The watch is unref'd where the runtime allows it (Node: a watcher never keeps the process alive).
+   * Only one callback at a time.
    */
   onSignal(cb: (count: bigint) => void): void {
     if (this.closed) throw new ShimError("FailedPrecondition", `Cannot poll eventfd ${this.fd}: closed`);
     this.poll?.close();
-    this.poll = lib().koffi.node.poll(this.fd, { readable: true }, () => {
-      const n = this.read();
-      if (n > 0n) cb(n);
-    });
+    this.poll = natives().watchEventfd(this.fd, cb);
     this.poll.unref();
   }
 

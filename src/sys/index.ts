@@ -10,3 +10,5 @@ export type { MountSpec } from "./mount.js";
 export { EventFd } from "./eventfd.js";
 export { peerCredentials } from "./peercred.js";
 export type { PeerCredentials } from "./peercred.js";
+export { fdReader, fdWriter, bunPtyReader } from "./fdstream.js";
+export { RUNTIME } from "./ffi.js";

@@ -1,59 +1,23 @@
 /**
- * The koffi boundary: raw libc calls used by the rest of src/sys. Nothing outside src/sys imports this
- * file. The library is loaded on first use, not at import time, so importing src/sys stays cheap.
- * Every failing call becomes a `ShimError` whose message names the call and the errno
- * (`Cannot pipe2: EMFILE`). Only 64-bit little-endian Linux (x86_64, arm64) is supported: the hand-built
+ * The libc calls used by the rest of src/sys, over the native seam (ffi.ts: koffi on Node, bun:ffi on
+ * Bun). Nothing outside src/sys imports this file. The native library is loaded on first use, not at
+ * import time, so importing src/sys stays cheap. Every failing call becomes a `ShimError` whose message
+ * names the call and the errno (`Cannot pipe2: EMFILE`). Only 64-bit little-endian Linux (x86_64, arm64) is supported: the hand-built
  * `struct msghdr` in {@link recvmsgOneFd} relies on that layout.
  */
 import { constants as osConstants } from "node:os";
-import { createRequire } from "node:module";
 import { ShimError, type Code } from "../errdefs.js";
+import { natives, type Watch } from "./ffi.js";
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- koffi functions are untyped; `any` stays in this file */
-type CFn = (...args: any[]) => any;
-
-interface Bindings {
-  koffi: typeof import("koffi");
-  prctl: CFn;
-  waitpid: CFn;
-  pipe2: CFn;
-  fcntl: CFn;
-  recvmsg: CFn;
-  ioctl: CFn;
-  mount: CFn;
-  umount2: CFn;
-  close: CFn;
-}
-
-/** Cache of the loaded bindings: immutable once set, so not "state" in the contract's sense. */
-let bindings: Bindings | undefined;
-
-function lib(): Bindings {
-  if (bindings) return bindings;
-  const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
-  const c = koffi.load("libc.so.6");
-  bindings = {
-    koffi,
-    prctl: c.func("int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)"),
-    waitpid: c.func("int waitpid(int pid, _Out_ int *status, int options)"),
-    pipe2: c.func("int pipe2(_Out_ int *fds, int flags)"),
-    fcntl: c.func("int fcntl(int fd, int cmd, ...)"),
-    recvmsg: c.func("intptr_t recvmsg(int fd, void *msg, int flags)"),
-    ioctl: c.func("int ioctl(int fd, unsigned long req, ...)"),
-    mount: c.func("int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)"),
-    umount2: c.func("int umount2(const char *target, int flags)"),
-    close: c.func("int close(int fd)"),
-  };
-  return bindings;
-}
+const lib = natives;
 
 const ERRNO_NAMES = new Map<number, string>(
   Object.entries(osConstants.errno).map(([name, n]) => [n, name] as [number, string]),
 );
 
-/** errno of the last koffi call on this thread (koffi saves it right after the call returns). */
+/** errno of the last failing native call on this thread. */
 export function lastErrno(): number {
-  return lib().koffi.errno();
+  return lib().errno();
 }
 
 /** The symbolic name of an errno value ("EMFILE"), or "errno N" when unknown. */
@@ -126,7 +90,7 @@ const MSG_CMSG_CLOEXEC = 0x40000000;
 const MSG_CTRUNC = 0x8;
 
 export function prctl(option: number, arg: number): void {
-  check(lib().prctl(option, arg, 0, 0, 0), "prctl", String(option));
+  check(lib().prctl(option, arg), "prctl", String(option));
 }
 
 /**
@@ -155,7 +119,7 @@ export function getFl(fd: number): number {
 }
 
 export function setFl(fd: number, flags: number): void {
-  check(lib().fcntl(fd, F_SETFL, "int", flags), "fcntl F_SETFL", `on fd ${fd}`);
+  check(lib().fcntl(fd, F_SETFL, flags), "fcntl F_SETFL", `on fd ${fd}`);
 }
 
 export function closeFd(fd: number): void {
@@ -166,7 +130,7 @@ export function closeFd(fd: number): void {
 export function winsize(fd: number, req: number, ws?: { rows: number; cols: number }): { rows: number; cols: number } {
   const buf = new Uint16Array([ws?.rows ?? 0, ws?.cols ?? 0, 0, 0]);
   const name = req === TIOCSWINSZ ? "ioctl TIOCSWINSZ" : "ioctl TIOCGWINSZ";
-  check(lib().ioctl(fd, req, "uint16_t *", buf), name, `on fd ${fd}`);
+  check(lib().ioctl(fd, req, buf), name, `on fd ${fd}`);
   return { rows: buf[0] ?? 0, cols: buf[1] ?? 0 };
 }
 export { TIOCSWINSZ };
@@ -174,7 +138,7 @@ export { TIOCSWINSZ };
 /** ioctl(fd, FIONREAD): bytes that can be read from a pipe, FIFO or socket without blocking. */
 export function fionread(fd: number): number {
   const buf = new Int32Array(1);
-  check(lib().ioctl(fd, FIONREAD, "int *", buf), "ioctl FIONREAD", `on fd ${fd}`);
+  check(lib().ioctl(fd, FIONREAD, buf), "ioctl FIONREAD", `on fd ${fd}`);
   return buf[0] ?? 0;
 }
 
@@ -184,14 +148,14 @@ export function fionread(fd: number): number {
  * without sending, or if the message carries no fd or anything other than exactly one fd.
  */
 export function recvmsgOneFd(sockFd: number): number | undefined {
-  const { koffi, recvmsg } = lib();
+  const { recvmsg } = lib();
   // Layout (x86_64/arm64): msghdr 56 bytes | iovec 16 | control 24 (CMSG_SPACE(4)) | data 4096.
   const MSG = 0, IOV = 56, CTL = 72, CTL_LEN = 24, DATA = 96, DATA_LEN = 4096, TOTAL = DATA + DATA_LEN;
-  const block = koffi.alloc("uint8", TOTAL);
+  const block = lib().alloc(TOTAL);
   try {
-    const base = BigInt(koffi.address(block));
-    const v = new DataView(koffi.view(block, TOTAL));
-    new Uint8Array(v.buffer, 0, DATA).fill(0);
+    const base = block.address;
+    const v = block.view;
+    new Uint8Array(v.buffer, v.byteOffset, DATA).fill(0);
     v.setBigUint64(MSG + 16, base + BigInt(IOV), true); // msg_iov
     v.setBigUint64(MSG + 24, 1n, true); // msg_iovlen
     v.setBigUint64(MSG + 32, base + BigInt(CTL), true); // msg_control
@@ -223,33 +187,34 @@ export function recvmsgOneFd(sockFd: number): number | undefined {
     if (n === 0) throw new ShimError("Unavailable", `Cannot receive fd on fd ${sockFd}: peer closed the connection`);
     throw new ShimError("InvalidArgument", `Cannot receive fd on fd ${sockFd}: message carried no fd`);
   } finally {
-    koffi.free(block);
+    block.free();
   }
 }
 
 /**
- * Resolves once `fd` is readable (or hung up). Polls a close-on-exec dup of `fd` with koffi's libuv poll
- * handle, so it never collides with a libuv handle that owns `fd` itself. Rejects when `signal` aborts.
+ * Resolves once `fd` is readable (or hung up), without reading from it. Watches a close-on-exec dup of
+ * `fd`, so the watch never collides with a libuv handle that owns `fd` itself. Rejects when `signal`
+ * aborts.
  */
 export function waitReadable(fd: number, signal?: AbortSignal): Promise<void> {
-  const { koffi, fcntl, close } = lib();
+  const { fcntl, close, watchReadable } = lib();
   signal?.throwIfAborted();
-  const dup = check(fcntl(fd, F_DUPFD_CLOEXEC, "int", 0), "fcntl F_DUPFD_CLOEXEC", `on fd ${fd}`);
+  const dup = check(fcntl(fd, F_DUPFD_CLOEXEC, 0), "fcntl F_DUPFD_CLOEXEC", `on fd ${fd}`);
   return new Promise<void>((resolve, reject) => {
-    let handle: ReturnType<typeof koffi.node.poll> | undefined;
+    let watch: Watch | undefined;
     let done = false;
     const finish = (err?: unknown) => {
       if (done) return;
       done = true;
       signal?.removeEventListener("abort", onAbort);
-      handle?.close();
+      watch?.close();
       close(dup);
       if (err === undefined) resolve();
       else reject(err);
     };
     const onAbort = () => finish(signal?.reason);
     try {
-      handle = koffi.node.poll(dup, { readable: true, disconnect: true }, () => finish());
+      watch = watchReadable(dup, () => finish());
     } catch (err) {
       finish(err);
       return;

@@ -3,29 +3,14 @@
  * those the peer had when it called connect(2), which is what containerd/ttrpc's
  * `UnixSocketRequireSameUser` checks on every accepted connection.
  */
-import { createRequire } from "node:module";
 import { ShimError } from "../errdefs.js";
+import { natives } from "./ffi.js";
 import { errnoName, lastErrno } from "./libc.js";
-
-type Koffi = typeof import("koffi");
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
 /** struct ucred { pid_t pid; uid_t uid; gid_t gid; } */
 const UCRED_SIZE = 12;
-
-/** Loaded on first use; immutable once set. */
-let loaded: { getsockopt: (fd: number, level: number, name: number, val: Uint8Array, len: Uint32Array) => number } | undefined;
-
-function lib(): NonNullable<typeof loaded> {
-  if (loaded) return loaded;
-  const koffi = createRequire(import.meta.url)("koffi") as Koffi;
-  const getsockopt = koffi
-    .load("libc.so.6")
-    .func("int getsockopt(int fd, int level, int optname, _Inout_ uint8_t *optval, _Inout_ uint32_t *optlen)") as NonNullable<typeof loaded>["getsockopt"];
-  loaded = { getsockopt };
-  return loaded;
-}
 
 /** A peer's process id and effective user and group ids, as of its connect(2). */
 export interface PeerCredentials {
@@ -41,7 +26,7 @@ export interface PeerCredentials {
 export function peerCredentials(fd: number): PeerCredentials {
   const val = new Uint8Array(UCRED_SIZE);
   const len = new Uint32Array([UCRED_SIZE]);
-  const r = lib().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, val, len);
+  const r = natives().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, val, len);
   if (r < 0) {
     const errno = lastErrno();
     throw new ShimError("Internal", `Cannot getsockopt SO_PEERCRED on fd ${fd}: ${errnoName(errno)}`);

@@ -125,9 +125,10 @@ perVersion("runtime options", (get) => {
     for (const ctl of ["memory", "pids", "cpu"]) mkdirSync(path.join("/sys/fs/cgroup", ctl, cg));
     await ctrOk(c, run(cfg, "sc1", ["sleep", "1000"], ["-d"]));
     await waitStatus(c, "sc1", "RUNNING");
-    const shims = await waitFor(() => pidsInCgroup(cg).filter((p) => /node/.test(readFileSync(`/proc/${p}/comm`, "utf8"))),
+    // The daemon's comm is its runtime's: node, or bun with SHIM_TS_RUNTIME=bun.
+    const shims = await waitFor(() => pidsInCgroup(cg).filter((p) => /node|bun/.test(readFileSync(`/proc/${p}/comm`, "utf8"))),
       { what: `the shim in cgroup ${cg}` }).catch(() => []);
-    assert.ok(shims.length >= 1, `a node process (the shim) in ${cg}\n${c.logTail(20)}`);
+    assert.ok(shims.length >= 1, `a node or bun process (the shim) in ${cg}\n${c.logTail(20)}`);
     await ctrOk(c, ["task", "kill", "-s", "SIGKILL", "sc1"]);
     await waitStatus(c, "sc1", "STOPPED");
     await deleteTask(c, "sc1");

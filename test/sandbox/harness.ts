@@ -76,7 +76,7 @@ async function eventsServer(socket: string, topics: string[]): Promise<Server> {
 }
 
 /** Starts the shim binary for a new sandbox id (no CreateSandbox yet) and connects to it. */
-export async function startShim(t: TestContext): Promise<SandboxShim> {
+export async function startShim(t: TestContext, opts: { env?: Record<string, string> } = {}): Promise<SandboxShim> {
   const root = await tempDir(t, "sbx-");
   const ns = `sbtest${process.pid}n${counter++}`;
   const id = `pod-${ns}`;
@@ -86,7 +86,7 @@ export async function startShim(t: TestContext): Promise<SandboxShim> {
   const ttrpcSock = path.join(root, "c.sock.ttrpc");
   const server = await eventsServer(ttrpcSock, events);
   const introspection = await fakeIntrospection(path.join(root, "c.sock"), { plugins: [contentPlugin(path.join(root, "containerd"))] });
-  const env = { ...process.env, [SOCKET_DIR_ENV]: path.join(root, "s"), TTRPC_ADDRESS: ttrpcSock };
+  const env = { ...process.env, [SOCKET_DIR_ENV]: path.join(root, "s"), TTRPC_ADDRESS: ttrpcSock, ...opts.env };
   const r = await runShim(["-namespace", ns, "-address", path.join(root, "c.sock"), "-publish-binary", "/bin/true", "-id", id, "start"], {
     cwd: bundle,
     env,
