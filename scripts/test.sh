@@ -3,6 +3,7 @@
 # 1.6, 1.7 and 2.1 (one test file at a time). Needs root. Exits non-zero on any failure.
 #   E2E_RUNTIME   runtime under test (default io.containerd.ts.v2; io.containerd.runc.v2 checks the harness)
 #   E2E_VERSIONS  comma-separated containerd versions (default 1.6,1.7,2.1)
+#   E2E_JS_RUNTIMES JS runtimes the e2e suite runs the shim on, one lane each (default node,bun)
 #   SKIP_E2E=1 / SKIP_UNIT=1 / SKIP_INSTALL=1 / SKIP_BENCH=1 to run only part of it
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,13 +61,18 @@ if [ "${SKIP_UNIT:-0}" != 1 ]; then
   fi
 fi
 
+# The e2e suite runs once per JS runtime the shim supports (SHIM_TS_RUNTIME, read by bin/containerd-shim-ts-v2):
+# Node (the default) and Bun (npm's @oven/bun-linux-x64). E2E_JS_RUNTIMES=node runs one lane only.
 if [ "${SKIP_E2E:-0}" != 1 ]; then
   mapfile -t e2e < <(find dist/test/e2e -maxdepth 1 -name '*.test.js' | sort)
-  echo "== e2e tests (${#e2e[@]} files, runtime ${E2E_RUNTIME:-io.containerd.ts.v2}, containerd ${E2E_VERSIONS:-1.6,1.7,2.1})"
-  node --test --test-concurrency=1 --test-reporter=tap "${e2e[@]}" > "$logs/e2e.tap" 2>&1 || status=1
-  grep -E '^\s*not ok ' "$logs/e2e.tap" | head -50
-  failures "$logs/e2e.tap"
-  summary "$logs/e2e.tap" e2e
+  IFS=, read -r -a lanes <<< "${E2E_JS_RUNTIMES:-node,bun}"
+  for lane in "${lanes[@]}"; do
+    echo "== e2e tests on $lane (${#e2e[@]} files, runtime ${E2E_RUNTIME:-io.containerd.ts.v2}, containerd ${E2E_VERSIONS:-1.6,1.7,2.1})"
+    SHIM_TS_RUNTIME=$lane node --test --test-concurrency=1 --test-reporter=tap "${e2e[@]}" > "$logs/e2e-$lane.tap" 2>&1 || status=1
+    grep -E '^\s*not ok ' "$logs/e2e-$lane.tap" | head -50
+    failures "$logs/e2e-$lane.tap"
+    summary "$logs/e2e-$lane.tap" "e2e $lane"
+  done
 fi
 
 # Benchmark smoke run (bench/all.ts --smoke, ~30 s): fails only if a benchmark crashes, never on a missed target.
