@@ -18,7 +18,7 @@
  *   The console socket usually has the message on the first look: runc sends it right after connecting.
  */
 import { createRequire } from "node:module";
-import { readSync } from "node:fs";
+import { readEventfdCounter } from "./counter.js";
 import type { Block, Natives, Watch } from "./ffi.js";
 
 /** The parts of bun:ffi used here (typed locally: the project does not depend on bun-types). */
@@ -93,12 +93,7 @@ export function bunNatives(): Natives {
     watchEventfd(fd, cb) {
       const buf = Buffer.alloc(8);
       return pollOnTimer(c.poll!, fd, POLLIN, EVENTFD_MAX_BACKOFF_MS, () => {
-        let n = 0n;
-        try {
-          if (readSync(fd, buf, 0, 8, null) === 8) n = buf.readBigUInt64LE(0);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
-        }
+        const n = readEventfdCounter(fd, buf);
         if (n > 0n) cb(n);
       });
     },

@@ -8,7 +8,7 @@
  * A libuv poll handle must not share its fd with another libuv handle: libc.ts watches a dup.
  */
 import { createRequire } from "node:module";
-import { readSync } from "node:fs";
+import { readEventfdCounter } from "./counter.js";
 import type { Block, Natives, Watch } from "./ffi.js";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- koffi functions are untyped; `any` stays in this file */
@@ -67,12 +67,7 @@ export function nodeNatives(): Natives {
     watchEventfd(fd, cb) {
       const buf = Buffer.alloc(8);
       return poll(fd, { readable: true }, () => {
-        let n = 0n;
-        try {
-          if (readSync(fd, buf, 0, 8, null) === 8) n = buf.readBigUInt64LE(0);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
-        }
+        const n = readEventfdCounter(fd, buf);
         if (n > 0n) cb(n);
       });
     },

@@ -53,7 +53,7 @@ perVersion("docs/debugging.md", (get, v) => {
   void test("-v prints the shim's and Node's versions, -info a RuntimeInfo with the runtime's features", { skip }, async () => {
     const c = get();
     const ver = (await shim(c, ["-v"], c.dir)).stdout.toString();
-    assert.match(ver, /^containerd-shim-ts-v2 \d+\.\d+\.\d+\nnode v\d+\.\d+\.\d+\n$/);
+    assert.match(ver, /^containerd-shim-ts-v2 \d+\.\d+\.\d+\n(node v|bun )\d+\.\d+\.\d+\n$/);
     const r = await shim(c, ["-info"], c.dir);
     assert.equal(r.code, 0, r.stderr);
     const info = boot.types.RuntimeInfo.decode(r.stdout);

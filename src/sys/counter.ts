@@ -1,0 +1,12 @@
+/** Reading an eventfd's counter, shared by both sides of the native seam (ffi-node.ts, ffi-bun.ts). */
+import { readSync } from "node:fs";
+
+/** Reads (and so resets) the non-blocking eventfd `fd`'s counter into `buf` (8 bytes); 0n when not signalled. */
+export function readEventfdCounter(fd: number, buf: Buffer): bigint {
+  try {
+    if (readSync(fd, buf, 0, 8, null) === 8) return buf.readBigUInt64LE(0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+  }
+  return 0n;
+}
