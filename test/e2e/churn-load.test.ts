@@ -126,7 +126,11 @@ if (VERSIONS.includes("2.1")) {
       // fds: what persists must not grow (connections closed once the pods went away).
       await waitFor(() => fdCount(daemon) <= b.daemonFds, { timeoutMs: 10_000, what: `daemon fds back to ${b.daemonFds} (now ${fdCount(daemon)}: ${JSON.stringify(fdKinds(daemon))})` });
       await waitFor(() => fdCount(ctrd) <= b.ctrdFds + 2, { timeoutMs: 10_000, what: `containerd fds back to ${b.ctrdFds} (now ${fdCount(ctrd)}: ${JSON.stringify(fdKinds(ctrd))})` });
-      assert.ok(last.rssKiB <= b.rssKiB * 1.1, `daemon RSS ${last.rssKiB} KiB after the last cycle vs ${b.rssKiB} KiB after the first (> 10 % more)`);
+      // Node's heap steps up once by ~6 MiB (~11 %) somewhere in the first cycles and then stays flat (.ci/run saw
+      // RSS MiB 55.5 55.7 61.9 61.6 and 55.5 62.2 62.0 62.1), so the bound is against the highest earlier cycle:
+      // memory that keeps growing from cycle to cycle still fails it.
+      const peak = Math.max(b.rssKiB, ...cycles.slice(0, -1).map((x) => x.rssKiB));
+      assert.ok(last.rssKiB <= peak * 1.1, `daemon RSS ${last.rssKiB} KiB after the last cycle vs at most ${peak} KiB before (> 10 % more)`);
     });
 
     void test("removing the anchor pod leaves nothing: no daemon, runc container, mount, bundle, cgroup, socket or pause process", async () => {
