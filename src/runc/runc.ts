@@ -89,12 +89,13 @@ export class Runc {
     o.signal?.throwIfAborted();
     // Unique per process and call; "wx" refuses a leftover of the same name. (node:crypto would add ~9 ms to daemon boot.)
     const file = join(process.env["XDG_RUNTIME_DIR"] || tmpdir(), `runc-process-${process.pid}-${Date.now().toString(36)}-${++processFiles}.json`);
-    const fh = await open(file, "wx", 0o600).catch((err: Error) => { throw internal(`Cannot write runc's process file "${file}": ${err.message}`, { cause: err }); });
+    const cannotWrite = (err: unknown) => internal(`Cannot write runc's process file "${file}": ${(err as Error).message}`, { cause: err });
+    const fh = await open(file, "wx", 0o600).catch((err: unknown) => { throw cannotWrite(err); });
     try {
       try {
         await fh.writeFile(JSON.stringify(spec));
       } catch (err) {
-        throw internal(`Cannot write runc's process file "${file}": ${(err as Error).message}`, { cause: err });
+        throw cannotWrite(err);
       } finally {
         await fh.close();
       }
