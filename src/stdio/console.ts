@@ -119,7 +119,7 @@ export async function copyConsole(master: number, spec: StdioSpec, opts: IOOptio
       io.own(() => logger.close());
       io.output(new Fanin(logger.stdoutStream(), 1, opts.log));
     } else if (out !== null) {
-      const sinks = openSinks([out, null], [1, 0], opts.log);
+      const sinks = openSinks([out, null], [1, 0], opts);
       for (const r of sinks.release) io.own(r);
       if (sinks.stdout !== undefined) io.output(sinks.stdout);
       if (sinks.unread !== undefined) io.unreadOutput = sinks.unread;
