@@ -9,7 +9,7 @@ import { ShimError } from "../errdefs.js";
 import type { Logger } from "../log.js";
 import { fdReader, fdWriter, pipe2 } from "../sys/index.js";
 import { BinaryLogger, type PidRegistry } from "./binary.js";
-import { Fanin, withTimeout } from "./copy.js";
+import { drainCopies, Fanin } from "./copy.js";
 import { closeFd, InputFifo, OutputFifo } from "./fifo.js";
 import { StallGuard, type StallOptions } from "./stall.js";
 import { parseStdio, type StdioTarget } from "./uri.js";
@@ -58,6 +58,8 @@ export interface OutputSinks {
   release: Array<() => void>;
   /** For a stdout FIFO: the bytes written to it that its reader has not taken yet. */
   unread?: () => number;
+  /** Per output FIFO: ms its reader has taken nothing while output is pending (see drainCopies). */
+  idle: Array<() => number>;
 }
 
 /**
@@ -71,7 +73,7 @@ export function openSinks(
   opts: Pick<IOOptions, "id" | "log" | "outputStall">,
 ): OutputSinks {
   const log = opts.log;
-  const sinks: OutputSinks = { stdout: undefined, stderr: undefined, release: [] };
+  const sinks: OutputSinks = { stdout: undefined, stderr: undefined, release: [], idle: [] };
   try {
     const [out, err] = targets;
     if (out?.kind === "file") {
@@ -80,8 +82,11 @@ export function openSinks(
       sinks.stdout = sinks.stderr = new Fanin(dest, counts[0] + counts[1], log);
       return sinks;
     }
-    const guarded = (f: OutputFifo, stream: string): StallGuard =>
-      new StallGuard(f.stream, () => f.unread(), { ...opts.outputStall, stream, id: opts.id, log });
+    const guarded = (f: OutputFifo, stream: string): StallGuard => {
+      const g = new StallGuard(f.stream, () => f.unread(), { ...opts.outputStall, stream, id: opts.id, log });
+      sinks.idle.push(() => g.idleMs());
+      return g;
+    };
     const fifo = (t: StdioTarget | null): OutputFifo | undefined => {
       if (t === null) return undefined;
       if (t.kind !== "fifo") throw new ShimError("InvalidArgument", `Cannot mix stdio kinds: got ${t.kind} with a FIFO`);
@@ -167,6 +172,7 @@ class PipeIO implements ProcessIO {
   private readonly afterStartHooks: Array<() => void> = [];
   private readonly releases: Array<() => void> = [];
   private readonly copies: Promise<boolean>[] = [];
+  private readonly idle: Array<() => number> = [];
   private stdin: InputFifo | undefined;
   private closed = false;
 
@@ -197,6 +203,7 @@ class PipeIO implements ProcessIO {
     const counts: [number, number] = [targets[0] === null ? 0 : 1, targets[1] === null ? 0 : 1];
     const sinks = openSinks(targets, counts, opts);
     for (const r of sinks.release) this.own(r);
+    this.idle.push(...sinks.idle);
     const both = sinks.stdout !== undefined && sinks.stdout === sinks.stderr;
     for (const [i, fanin] of [[1, sinks.stdout], [2, sinks.stderr]] as const) {
       if (fanin === undefined || targets[i - 1] === null) continue;
@@ -241,7 +248,7 @@ class PipeIO implements ProcessIO {
   }
 
   async drain(opts: { timeoutMs: number }): Promise<boolean> {
-    return withTimeout(Promise.all(this.copies).then((r) => r.every(Boolean)), opts.timeoutMs);
+    return drainCopies(Promise.all(this.copies).then((r) => r.every(Boolean)), this.idle, opts);
   }
 
   close(): void {

@@ -75,6 +75,11 @@ export class StallGuard extends Writable {
     });
   }
 
+  /** Ms since the FIFO last took data while output for it is pending (held here or in its writer); else 0. */
+  idleMs(): number {
+    return this.pending() && !this.destroyed ? Date.now() - this.lastProgress : 0;
+  }
+
   /** Bytes dropped so far in the current stall (0 while a reader takes data). */
   get droppedBytes(): number {
     return this.dropped;
