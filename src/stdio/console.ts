@@ -23,7 +23,7 @@ import tty from "node:tty";
 import { ShimError } from "../errdefs.js";
 import { bunPtyReader, recvFdAsync, RUNTIME, setNonblocking, setWinsize } from "../sys/index.js";
 import { BinaryLogger } from "./binary.js";
-import { Fanin, waitConsumed, withTimeout } from "./copy.js";
+import { drainCopies, Fanin, waitConsumed } from "./copy.js";
 import { closeFd, InputFifo } from "./fifo.js";
 import { openSinks, type IOOptions, type ProcessIO, type StdioSpec } from "./io.js";
 import { keepHandle, MasterWriter, type TtyHandle } from "./pty.js";
@@ -119,10 +119,11 @@ export async function copyConsole(master: number, spec: StdioSpec, opts: IOOptio
       io.own(() => logger.close());
       io.output(new Fanin(logger.stdoutStream(), 1, opts.log));
     } else if (out !== null) {
-      const sinks = openSinks([out, null], [1, 0], opts.log);
+      const sinks = openSinks([out, null], [1, 0], opts);
       for (const r of sinks.release) io.own(r);
       if (sinks.stdout !== undefined) io.output(sinks.stdout);
       if (sinks.unread !== undefined) io.unreadOutput = sinks.unread;
+      io.outputIdle = sinks.idle;
     } else {
       io.output(new Fanin(new Writable({ write: (_c, _e, cb) => cb() }), 1, opts.log));
     }
@@ -158,6 +159,8 @@ class PtyCopy implements ConsoleIO {
   private closed = false;
   /** Set for a stdout FIFO: what its reader has not taken yet. */
   unreadOutput: (() => number) | undefined;
+  /** Per output FIFO: ms its reader has taken nothing while output is pending. */
+  outputIdle: Array<() => number> = [];
 
   constructor(private readonly master: number) {}
 
@@ -268,7 +271,7 @@ class PtyCopy implements ConsoleIO {
       this.shutdown();
       return this.copied;
     });
-    const copied = await withTimeout(all, opts.timeoutMs);
+    const copied = await drainCopies(all, this.outputIdle, opts);
     if (copied && this.unreadOutput !== undefined) {
       await waitConsumed(this.unreadOutput, { timeoutMs: deadline - Date.now(), stallMs: READER_STALL_MS });
     }

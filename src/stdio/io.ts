@@ -9,8 +9,9 @@ import { ShimError } from "../errdefs.js";
 import type { Logger } from "../log.js";
 import { fdReader, fdWriter, pipe2 } from "../sys/index.js";
 import { BinaryLogger, type PidRegistry } from "./binary.js";
-import { Fanin, withTimeout } from "./copy.js";
+import { drainCopies, Fanin } from "./copy.js";
 import { closeFd, InputFifo, OutputFifo } from "./fifo.js";
+import { StallGuard, type StallOptions } from "./stall.js";
 import { parseStdio, type StdioTarget } from "./uri.js";
 
 /** What containerd asked for (paths or URIs, "" = none). */
@@ -46,6 +47,8 @@ export interface IOOptions {
   /** Pids of logging binaries are registered here so the shim's reaper leaves them to libuv. */
   registry?: PidRegistry;
   signal?: AbortSignal;
+  /** Overrides of the stalled-FIFO limits (tests); see stall.ts. */
+  outputStall?: StallOptions;
 }
 
 /** A sink for one or both output streams: where copied bytes go, and what to release at the end. */
@@ -55,14 +58,22 @@ export interface OutputSinks {
   release: Array<() => void>;
   /** For a stdout FIFO: the bytes written to it that its reader has not taken yet. */
   unread?: () => number;
+  /** Per output FIFO: ms its reader has taken nothing while output is pending (see drainCopies). */
+  idle: Array<() => number>;
 }
 
 /**
  * Opens the output side named by stdout/stderr for copying (FIFO or file mode), with `streams[i]` sources
- * expected per stream. One writer when stdout and stderr name the same FIFO. Not for binary mode.
+ * expected per stream. One writer when stdout and stderr name the same FIFO. Not for binary mode. A FIFO's
+ * writer is wrapped in a {@link StallGuard}: a FIFO nobody reads never blocks the container.
  */
-export function openSinks(targets: [StdioTarget | null, StdioTarget | null], counts: [number, number], log?: Logger): OutputSinks {
-  const sinks: OutputSinks = { stdout: undefined, stderr: undefined, release: [] };
+export function openSinks(
+  targets: [StdioTarget | null, StdioTarget | null],
+  counts: [number, number],
+  opts: Pick<IOOptions, "id" | "log" | "outputStall">,
+): OutputSinks {
+  const log = opts.log;
+  const sinks: OutputSinks = { stdout: undefined, stderr: undefined, release: [], idle: [] };
   try {
     const [out, err] = targets;
     if (out?.kind === "file") {
@@ -71,6 +82,11 @@ export function openSinks(targets: [StdioTarget | null, StdioTarget | null], cou
       sinks.stdout = sinks.stderr = new Fanin(dest, counts[0] + counts[1], log);
       return sinks;
     }
+    const guarded = (f: OutputFifo, stream: string): StallGuard => {
+      const g = new StallGuard(f.stream, () => f.unread(), { ...opts.outputStall, stream, id: opts.id, log });
+      sinks.idle.push(() => g.idleMs());
+      return g;
+    };
     const fifo = (t: StdioTarget | null): OutputFifo | undefined => {
       if (t === null) return undefined;
       if (t.kind !== "fifo") throw new ShimError("InvalidArgument", `Cannot mix stdio kinds: got ${t.kind} with a FIFO`);
@@ -81,12 +97,12 @@ export function openSinks(targets: [StdioTarget | null, StdioTarget | null], cou
     const o = fifo(out);
     if (o !== undefined) sinks.unread = () => o.unread();
     if (o !== undefined && err?.kind === "fifo" && out?.kind === "fifo" && err.path === out.path) {
-      sinks.stdout = sinks.stderr = new Fanin(o.stream, counts[0] + counts[1], log);
+      sinks.stdout = sinks.stderr = new Fanin(guarded(o, "stdout+stderr"), counts[0] + counts[1], log);
       return sinks;
     }
-    if (o !== undefined) sinks.stdout = new Fanin(o.stream, counts[0], log);
+    if (o !== undefined) sinks.stdout = new Fanin(guarded(o, "stdout"), counts[0], log);
     const e = fifo(err);
-    if (e !== undefined) sinks.stderr = new Fanin(e.stream, counts[1], log);
+    if (e !== undefined) sinks.stderr = new Fanin(guarded(e, "stderr"), counts[1], log);
     return sinks;
   } catch (e) {
     for (const r of sinks.release) r();
@@ -156,6 +172,7 @@ class PipeIO implements ProcessIO {
   private readonly afterStartHooks: Array<() => void> = [];
   private readonly releases: Array<() => void> = [];
   private readonly copies: Promise<boolean>[] = [];
+  private readonly idle: Array<() => number> = [];
   private stdin: InputFifo | undefined;
   private closed = false;
 
@@ -184,8 +201,9 @@ class PipeIO implements ProcessIO {
   /** Pipes for stdout/stderr whose write ends go to the container, copied into FIFOs or a file. */
   openOutputs(targets: [StdioTarget | null, StdioTarget | null], opts: IOOptions): void {
     const counts: [number, number] = [targets[0] === null ? 0 : 1, targets[1] === null ? 0 : 1];
-    const sinks = openSinks(targets, counts, this.log);
+    const sinks = openSinks(targets, counts, opts);
     for (const r of sinks.release) this.own(r);
+    this.idle.push(...sinks.idle);
     const both = sinks.stdout !== undefined && sinks.stdout === sinks.stderr;
     for (const [i, fanin] of [[1, sinks.stdout], [2, sinks.stderr]] as const) {
       if (fanin === undefined || targets[i - 1] === null) continue;
@@ -230,7 +248,7 @@ class PipeIO implements ProcessIO {
   }
 
   async drain(opts: { timeoutMs: number }): Promise<boolean> {
-    return withTimeout(Promise.all(this.copies).then((r) => r.every(Boolean)), opts.timeoutMs);
+    return drainCopies(Promise.all(this.copies).then((r) => r.every(Boolean)), this.idle, opts);
   }
 
   close(): void {
