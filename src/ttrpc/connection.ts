@@ -16,7 +16,10 @@ import { grpcCode, toStatus } from "./status.js";
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Call {
-  readonly controller: AbortController;
+  /** Made on the first read of ctx.signal: most calls (State, Pids) never look at it. */
+  controller: AbortController | undefined;
+  /** Why the call was aborted (deadline, connection closed), kept for a signal asked for later. */
+  aborted: ShimError | undefined;
   readonly service: string;
   readonly method: string;
   /** Date.now() when the request arrived. */
@@ -54,6 +57,8 @@ export class ServerConnection {
   private lastStreamId = 0;
   private closed = false;
   private draining = false;
+  /** The socket is corked until the end of this tick: answers ready together go out in one writev. */
+  private corked = false;
 
   constructor(
     private readonly socket: Socket,
@@ -99,7 +104,7 @@ export class ServerConnection {
     const reason = new ShimError("Canceled", "Connection closed");
     for (const call of this.calls.values()) {
       clearTimeout(call.timer);
-      call.controller.abort(reason);
+      abortCall(call, reason);
       flushReplied(call);
     }
     this.socket.destroy();
@@ -157,7 +162,8 @@ export class ServerConnection {
 
   private async run(id: number, method: Method, req: ttrpc.Request): Promise<void> {
     const call: Call = {
-      controller: new AbortController(),
+      controller: undefined,
+      aborted: undefined,
       service: req.service,
       method: req.method,
       since: Date.now(),
@@ -170,9 +176,14 @@ export class ServerConnection {
     if (timeoutNano > 0 && timeoutNano / 1e6 <= MAX_TIMER_MS) {
       call.timer = setTimeout(() => this.onDeadline(id, call), Math.max(1, Math.round(timeoutNano / 1e6)));
     }
+    let metadata: ReadonlyMap<string, string[]> | undefined;
     const ctx: CallContext = {
-      signal: call.controller.signal,
-      metadata: metadataMap(req.metadata),
+      get signal() {
+        return signalOf(call);
+      },
+      get metadata() {
+        return (metadata ??= metadataMap(req.metadata));
+      },
       service: req.service,
       method: req.method,
       afterReply: (cb) => {
@@ -180,15 +191,20 @@ export class ServerConnection {
         else call.replied.push(cb);
       },
     };
-    const written = (): void => flushReplied(call);
+    // Only a call that registered afterReply callbacks needs to hear when its answer was written.
+    const written = (): (() => void) | undefined => {
+      if ((call.replied?.length ?? 0) > 0) return () => flushReplied(call);
+      call.replied = undefined;
+      return undefined;
+    };
     try {
       const res = await method.call(req.payload, ctx);
-      if (!call.answered) this.sendOk(id, res, written);
+      if (!call.answered) this.sendOk(id, res, written());
     } catch (err) {
-      if (!(err instanceof ShimError) && !call.controller.signal.aborted) {
+      if (!(err instanceof ShimError) && call.aborted === undefined) {
         this.opts.log.error("ttrpc handler failed", { service: req.service, method: req.method, error: err });
       }
-      if (!call.answered) this.sendError(id, err, written);
+      if (!call.answered) this.sendError(id, err, written());
     } finally {
       clearTimeout(call.timer);
       this.calls.delete(id);
@@ -198,7 +214,7 @@ export class ServerConnection {
 
   private onDeadline(id: number, call: Call): void {
     call.answered = true;
-    call.controller.abort(new ShimError("DeadlineExceeded", "context deadline exceeded"));
+    abortCall(call, new ShimError("DeadlineExceeded", "context deadline exceeded"));
     this.sendStatus(id, "DeadlineExceeded", "context deadline exceeded", () => flushReplied(call));
   }
 
@@ -223,6 +239,14 @@ export class ServerConnection {
   /** Writes a whole frame; `written` runs once the kernel has it, or at once if it cannot be written. */
   private write(frame: Buffer, written?: () => void): void {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return written?.();
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     // Backpressure: a peer that does not read its answers stops being read from, bounding our memory.
     if (!this.socket.write(frame, written && (() => written())) && !this.socket.isPaused()) {
       this.socket.pause();
@@ -235,6 +259,21 @@ export class ServerConnection {
     // end() flushes queued responses before FIN; then the socket is released.
     this.socket.end(() => this.close());
   }
+}
+
+/** The call's signal, made on first use; already aborted (with the reason) if the call was. */
+function signalOf(call: Call): AbortSignal {
+  if (call.controller === undefined) {
+    call.controller = new AbortController();
+    if (call.aborted !== undefined) call.controller.abort(call.aborted);
+  }
+  return call.controller.signal;
+}
+
+function abortCall(call: Call, reason: ShimError): void {
+  if (call.aborted !== undefined) return;
+  call.aborted = reason;
+  call.controller?.abort(reason);
 }
 
 /** Runs a call's afterReply callbacks once; later registrations run at once. */

@@ -231,7 +231,7 @@ export function sleeperContainer(name: string): ContainerConfig {
   return {
     metadata: { name, attempt: 0 },
     image: { image: BUSYBOX_REF },
-    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"],
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 86400 & wait"],
     logPath: `${name}.log`,
     linux: { securityContext: { namespaceOptions: HOST_NETWORK } },
   };
