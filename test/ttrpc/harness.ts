@@ -6,7 +6,8 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { ttrpc } from "../../src/gen/ttrpc.js";
 import { FrameDecoder, FrameType, encodeFrame, type DecodedFrame } from "../../src/ttrpc/frame.js";
-import { Server, type Method } from "../../src/ttrpc/index.js";
+import { once } from "node:events";
+import { Server, type CallContext, type Method } from "../../src/ttrpc/index.js";
 
 /** Rejects if `p` does not settle within `ms`. */
 export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -114,4 +115,25 @@ export class RawConn {
       throw new Error(`Bad echo answer ${JSON.stringify(r)}`);
     }
   }
+}
+
+/**
+ * A method that blocks until released, handing its context out when it starts. With `watchSignal` it also
+ * ends (throwing the reason) when its signal aborts; without, it never reads its signal.
+ */
+export function gated(watchSignal = true): { method: Method; started: Promise<CallContext>; release: () => void } {
+  let onStart!: (ctx: CallContext) => void;
+  let release!: () => void;
+  const started = new Promise<CallContext>((r) => (onStart = r));
+  const gate = new Promise<void>((r) => (release = r));
+  const method: Method = {
+    async call(payload, ctx) {
+      onStart(ctx);
+      if (!watchSignal) return (await gate, payload);
+      await Promise.race([gate, once(ctx.signal, "abort")]);
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      return payload;
+    },
+  };
+  return { method, started, release };
 }

@@ -3,28 +3,12 @@
 import assert from "node:assert/strict";
 import { suite, test } from "node:test";
 import { ShimError } from "../../src/errdefs.js";
-import { Client, type CallContext, type Method } from "../../src/ttrpc/index.js";
-import { RawConn, startServer, within } from "./harness.js";
-
-/** A method that never looks at its signal until released; then reports what it sees. */
-function late(): { method: Method; started: Promise<CallContext>; release: () => void } {
-  let onStart!: (ctx: CallContext) => void;
-  let release!: () => void;
-  const started = new Promise<CallContext>((r) => (onStart = r));
-  const gate = new Promise<void>((r) => (release = r));
-  const method: Method = {
-    async call(payload, ctx) {
-      onStart(ctx);
-      await gate;
-      return payload;
-    },
-  };
-  return { method, started, release };
-}
+import { Client } from "../../src/ttrpc/index.js";
+import { gated, RawConn, startServer, within } from "./harness.js";
 
 void suite("ttrpc calls: the signal on demand, answers batched", () => {
   void test("a signal first asked for after the deadline passed is already aborted with DeadlineExceeded", async (t) => {
-    const l = late();
+    const l = gated(false);
     const { path } = await startServer(t, { Late: l.method });
     const raw = await RawConn.open(t, path);
     raw.request(1, { service: "Test", method: "Late", timeoutNano: 20e6 });
@@ -39,7 +23,7 @@ void suite("ttrpc calls: the signal on demand, answers batched", () => {
   });
 
   void test("a signal first asked for after the connection closed is already aborted with Canceled", async (t) => {
-    const l = late();
+    const l = gated(false);
     const { server, path } = await startServer(t, { Late: l.method });
     const client = await Client.connect(path);
     const call = client.call("Test", "Late", new Uint8Array(0));

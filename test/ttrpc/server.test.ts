@@ -7,30 +7,13 @@ import { suite, test } from "node:test";
 import { ShimError } from "../../src/errdefs.js";
 import { ttrpc } from "../../src/gen/ttrpc.js";
 import { Client, Server, unary, type CallContext, type Method } from "../../src/ttrpc/index.js";
-import { RawConn, startServer, tmpDir, within } from "./harness.js";
-
-/** A method that blocks until released, recording its context. */
-function blocker(): { method: Method; started: Promise<CallContext>; release: () => void } {
-  let onStart!: (ctx: CallContext) => void;
-  let release!: () => void;
-  const started = new Promise<CallContext>((r) => (onStart = r));
-  const gate = new Promise<void>((r) => (release = r));
-  const method: Method = {
-    async call(payload, ctx) {
-      onStart(ctx);
-      await Promise.race([gate, once(ctx.signal, "abort")]);
-      if (ctx.signal.aborted) throw ctx.signal.reason;
-      return payload;
-    },
-  };
-  return { method, started, release };
-}
+import { gated, RawConn, startServer, tmpDir, within } from "./harness.js";
 
 const enc = (s: string): Uint8Array => Buffer.from(s);
 
 void suite("Server", () => {
   void test("runs a call while another call on the same connection is blocked", async (t) => {
-    const b = blocker();
+    const b = gated();
     const { path } = await startServer(t, { Block: b.method });
     const client = await Client.connect(path);
     t.after(() => client.close());
@@ -42,7 +25,7 @@ void suite("Server", () => {
   });
 
   void test("answers DEADLINE_EXCEEDED and aborts the handler when timeout_nano passes", async (t) => {
-    const b = blocker();
+    const b = gated();
     const { path } = await startServer(t, { Block: b.method });
     const raw = await RawConn.open(t, path);
     raw.request(1, { service: "Test", method: "Block", timeoutNano: 30e6 });
@@ -119,7 +102,7 @@ void suite("Server", () => {
   });
 
   void test("aborts a handler's signal when its connection closes", async (t) => {
-    const b = blocker();
+    const b = gated();
     const { server, path } = await startServer(t, { Block: b.method });
     const client = await Client.connect(path);
     const call = client.call("Test", "Block", enc(""));
@@ -132,7 +115,7 @@ void suite("Server", () => {
   });
 
   void test("shutdown() drains running calls, then closes", async (t) => {
-    const b = blocker();
+    const b = gated();
     const { server, path } = await startServer(t, { Block: b.method });
     const client = await Client.connect(path);
     t.after(() => client.close());
@@ -153,7 +136,7 @@ void suite("Server", () => {
   });
 
   void test("shutdown() closes everything when its signal fires first", async (t) => {
-    const b = blocker();
+    const b = gated();
     const { server, path } = await startServer(t, { Block: b.method });
     const client = await Client.connect(path);
     t.after(() => client.close());
