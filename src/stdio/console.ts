@@ -123,7 +123,7 @@ export async function copyConsole(master: number, spec: StdioSpec, opts: IOOptio
       for (const r of sinks.release) io.own(r);
       if (sinks.stdout !== undefined) io.output(sinks.stdout);
       if (sinks.unread !== undefined) io.unreadOutput = sinks.unread;
-      io.outputIdle = sinks.idle;
+      io.outputReaderGone = sinks.readerGone;
     } else {
       io.output(new Fanin(new Writable({ write: (_c, _e, cb) => cb() }), 1, opts.log));
     }
@@ -159,8 +159,8 @@ class PtyCopy implements ConsoleIO {
   private closed = false;
   /** Set for a stdout FIFO: what its reader has not taken yet. */
   unreadOutput: (() => number) | undefined;
-  /** Per output FIFO: ms its reader has taken nothing while output is pending. */
-  outputIdle: Array<() => number> = [];
+  /** Per output FIFO: whether its reader is gone (for drain). */
+  outputReaderGone: Array<() => boolean> = [];
 
   constructor(private readonly master: number) {}
 
@@ -271,7 +271,7 @@ class PtyCopy implements ConsoleIO {
       this.shutdown();
       return this.copied;
     });
-    const copied = await drainCopies(all, this.outputIdle, opts);
+    const copied = await drainCopies(all, this.outputReaderGone, opts);
     if (copied && this.unreadOutput !== undefined) {
       await waitConsumed(this.unreadOutput, { timeoutMs: deadline - Date.now(), stallMs: READER_STALL_MS });
     }

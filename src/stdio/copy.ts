@@ -62,35 +62,27 @@ export async function withTimeout(p: Promise<boolean>, timeoutMs: number): Promi
   }
 }
 
-/** An output FIFO that took nothing for this long while output for it was pending has no reader. */
-export const DRAIN_STALL_MS = 2000;
 const STALL_POLL_MS = 50;
 
 /**
  * Waits for the output copies `copies` (true = flushed) for at most `timeoutMs`, but gives up (false) as
- * soon as one of `idle` (per FIFO: ms since its reader last took data while output is pending, else 0)
- * reaches `stallMs`: that reader is gone (containerd restarted, CRI closed its side at the exit, ctr
- * detached), the rest can never be written, and waiting out the whole timeout would only overrun the
- * caller's own deadline (containerd gives Delete 10 s). A reader that keeps taking data, however slowly,
- * gets the whole timeout. Never rejects.
+ * soon as one of `readerGone` (per output FIFO, StallGuard.readerGone) holds: that reader is gone
+ * (containerd restarted, CRI closed its side at the exit, ctr detached), the rest can never be written, and
+ * waiting out the whole timeout would only overrun the caller's own deadline (containerd gives Delete 10 s).
+ * A reader that keeps taking data, however slowly, gets the whole timeout. Never rejects.
  */
-export async function drainCopies(
-  copies: Promise<boolean>,
-  idle: (() => number)[],
-  opts: { timeoutMs: number; stallMs?: number },
-): Promise<boolean> {
-  const stallMs = opts.stallMs ?? DRAIN_STALL_MS;
+export async function drainCopies(copies: Promise<boolean>, readerGone: (() => boolean)[], opts: { timeoutMs: number }): Promise<boolean> {
   let poll: NodeJS.Timeout | undefined;
-  const stalled = new Promise<boolean>((resolve) => {
-    if (idle.length === 0) return;
+  const gone = new Promise<boolean>((resolve) => {
+    if (readerGone.length === 0) return;
     const check = (): void => {
-      if (idle.some((f) => f() >= stallMs)) resolve(false);
+      if (readerGone.some((f) => f())) resolve(false);
     };
     poll = setInterval(check, STALL_POLL_MS);
     check();
   });
   try {
-    return await withTimeout(Promise.race([copies, stalled]), opts.timeoutMs);
+    return await withTimeout(Promise.race([copies, gone]), opts.timeoutMs);
   } finally {
     clearInterval(poll);
   }

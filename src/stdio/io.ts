@@ -58,8 +58,8 @@ export interface OutputSinks {
   release: Array<() => void>;
   /** For a stdout FIFO: the bytes written to it that its reader has not taken yet. */
   unread?: () => number;
-  /** Per output FIFO: ms its reader has taken nothing while output is pending (see drainCopies). */
-  idle: Array<() => number>;
+  /** Per output FIFO: whether its reader is gone (StallGuard.readerGone), for drainCopies. */
+  readerGone: Array<() => boolean>;
 }
 
 /**
@@ -73,7 +73,7 @@ export function openSinks(
   opts: Pick<IOOptions, "id" | "log" | "outputStall">,
 ): OutputSinks {
   const log = opts.log;
-  const sinks: OutputSinks = { stdout: undefined, stderr: undefined, release: [], idle: [] };
+  const sinks: OutputSinks = { stdout: undefined, stderr: undefined, release: [], readerGone: [] };
   try {
     const [out, err] = targets;
     if (out?.kind === "file") {
@@ -84,7 +84,7 @@ export function openSinks(
     }
     const guarded = (f: OutputFifo, stream: string): StallGuard => {
       const g = new StallGuard(f.stream, () => f.unread(), { ...opts.outputStall, stream, id: opts.id, log });
-      sinks.idle.push(() => g.idleMs());
+      sinks.readerGone.push(() => g.readerGone());
       return g;
     };
     const fifo = (t: StdioTarget | null): OutputFifo | undefined => {
@@ -172,7 +172,7 @@ class PipeIO implements ProcessIO {
   private readonly afterStartHooks: Array<() => void> = [];
   private readonly releases: Array<() => void> = [];
   private readonly copies: Promise<boolean>[] = [];
-  private readonly idle: Array<() => number> = [];
+  private readonly readerGone: Array<() => boolean> = [];
   private stdin: InputFifo | undefined;
   private closed = false;
 
@@ -203,7 +203,7 @@ class PipeIO implements ProcessIO {
     const counts: [number, number] = [targets[0] === null ? 0 : 1, targets[1] === null ? 0 : 1];
     const sinks = openSinks(targets, counts, opts);
     for (const r of sinks.release) this.own(r);
-    this.idle.push(...sinks.idle);
+    this.readerGone.push(...sinks.readerGone);
     const both = sinks.stdout !== undefined && sinks.stdout === sinks.stderr;
     for (const [i, fanin] of [[1, sinks.stdout], [2, sinks.stderr]] as const) {
       if (fanin === undefined || targets[i - 1] === null) continue;
@@ -248,7 +248,7 @@ class PipeIO implements ProcessIO {
   }
 
   async drain(opts: { timeoutMs: number }): Promise<boolean> {
-    return drainCopies(Promise.all(this.copies).then((r) => r.every(Boolean)), this.idle, opts);
+    return drainCopies(Promise.all(this.copies).then((r) => r.every(Boolean)), this.readerGone, opts);
   }
 
   close(): void {

@@ -75,9 +75,12 @@ export class StallGuard extends Writable {
     });
   }
 
-  /** Ms since the FIFO last took data while output for it is pending (held here or in its writer); else 0. */
-  idleMs(): number {
-    return this.pending() && !this.destroyed ? Date.now() - this.lastProgress : 0;
+  /**
+   * The FIFO has no reader: output for it is pending (held here or in its writer) and it took nothing for
+   * `stallMs`. Also true once the copy ended with output left over (the guard then no longer drops).
+   */
+  readerGone(): boolean {
+    return this.pending() && !this.destroyed && Date.now() - this.lastProgress >= this.stallMs;
   }
 
   /** Bytes dropped so far in the current stall (0 while a reader takes data). */

@@ -1,12 +1,12 @@
 // drain() (what Delete waits on) when a stdout FIFO's reader went away with output still pending: CRI closes
 // its side at the exit, or containerd restarted and nobody reopened it. The rest can never be written, so
-// drain() gives up once the FIFO took nothing for DRAIN_STALL_MS, well before its timeout; otherwise every
+// drain() gives up once the FIFO took nothing for OUTPUT_STALL_MS, well before its timeout; otherwise every
 // Delete waits the whole 10 s, containerd's own Delete deadline passes, and StopContainer never completes.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { suite, test } from "node:test";
-import { DRAIN_STALL_MS } from "../../src/stdio/copy.js";
 import { openProcessIO } from "../../src/stdio/index.js";
+import { OUTPUT_STALL_MS } from "../../src/stdio/stall.js";
 import { deadline, exited, fifoReader, mkfifo, tmpDir, until } from "./helpers.js";
 
 const none = { stdin: "", stdout: "", stderr: "", terminal: false };
@@ -32,11 +32,11 @@ void suite("drain when the FIFO's reader is gone", () => {
     assert.equal(await deadline(exited(child), "the writer to exit", 20_000), 0);
 
     const t0 = Date.now();
-    const first = await deadline(io.drain({ timeoutMs: TIMEOUT_MS }), `drain to give up (stall limit ${DRAIN_STALL_MS} ms)`, 4 * DRAIN_STALL_MS);
+    const first = await deadline(io.drain({ timeoutMs: TIMEOUT_MS }), `drain to give up (stall limit ${OUTPUT_STALL_MS} ms)`, 4 * OUTPUT_STALL_MS);
     t.diagnostic(`figure: first drain gave up after ${Date.now() - t0} ms`);
     assert.equal(first, false, "drain reports the output as not drained");
     // A retried Delete (containerd retries a failed one) does not wait again for a reader that is still gone.
-    assert.equal(await deadline(io.drain({ timeoutMs: TIMEOUT_MS }), "the second drain", 4 * DRAIN_STALL_MS), false);
+    assert.equal(await deadline(io.drain({ timeoutMs: TIMEOUT_MS }), "the second drain", 4 * OUTPUT_STALL_MS), false);
   });
 
   void test("a reader that returns in time gets everything and drain reports it drained", async (t) => {
