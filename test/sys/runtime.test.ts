@@ -41,9 +41,10 @@ void suite("runtime seam", () => {
       const seen = probe(runtime === "bun" ? BUN : process.execPath);
       assert.equal(seen.runtime, runtime, "the seam picked the runtime's own bindings");
       assert.equal(seen.closeBad, "Cannot close fd -1: EBADF");
-      // Measured: Node 2 ms, Bun 6-7 ms; with the backoff removed (a 1 ms timer) Bun used 35 ms, and a
-      // busy loop would use about the whole window.
-      assert.ok((seen.idleCpuMs as number) < 20, `idle eventfd watch + waitReadable used ${String(seen.idleCpuMs)} ms CPU in 1 s`);
+      // A busy loop would use about the whole second. Measured: Node 2 ms, Bun 6-10 ms (32 ms once on a
+      // loaded CI machine); a 1 ms timer instead of the backoff used 35-48 ms, too close to tell apart by
+      // CPU time, so poll-backoff.test.ts counts the looks instead.
+      assert.ok((seen.idleCpuMs as number) < 250, `idle eventfd watch + waitReadable used ${String(seen.idleCpuMs)} ms CPU in 1 s`);
       assert.equal(seen.readableBeforeWrite, false, "waitReadable resolved before the pipe had data");
       assert.deepEqual(seen.eventfdCounts, ["3"]);
       assert.deepEqual(seen.flush, { syncRead: "1", callbacks: 0 }, "a signal not yet delivered is there for a synchronous read");
