@@ -18,15 +18,20 @@ import { alive, daemonsFor, runShim, tempDir } from "./run.js";
 const SANDBOX = "containerd.runtime.sandbox.v1.Sandbox";
 const TASK = "containerd.task.v2.Task";
 
-async function eventsServer(socket: string): Promise<Server> {
+/** containerd's event service, recording the topics it was sent. */
+async function eventsServer(socket: string): Promise<{ close(): void; topics: string[] }> {
   const server = new Server();
+  const topics: string[] = [];
   server.register("containerd.services.events.ttrpc.v1.Events", {
-    Forward: unary(tsk.services.events.ttrpc.v1.ForwardRequest, google.protobuf.Empty, () => ({})),
+    Forward: unary(tsk.services.events.ttrpc.v1.ForwardRequest, google.protobuf.Empty, (r) => {
+      topics.push(r.envelope?.topic ?? "");
+      return {};
+    }),
   });
   const listener = net.createServer();
   await new Promise<void>((resolve, reject) => listener.once("error", reject).listen(socket, resolve));
   server.serve(listener);
-  return server;
+  return { close: () => server.close(), topics };
 }
 
 /**
@@ -87,6 +92,8 @@ void suite("SIGUSR1 to the shim daemon", () => {
     await client.callTyped(TASK, "Start", T.StartRequest, { id: "app1" }, T.StartResponse, { timeoutMs: 20_000 });
     const waiting = client.callTyped(SANDBOX, "WaitSandbox", S.WaitSandboxRequest, { sandboxId: id }, S.WaitSandboxResponse, { timeoutMs: 60_000 });
     waiting.catch(() => undefined); // ends with the sandbox, or with the connection if the test fails
+    // The dump is to show the publisher idle: Start's event is the last one sent before it (they go in order).
+    await waitFor(() => events.topics.includes("/tasks/start"), { what: "the /tasks/start event at containerd" });
     const before = log.lines().length;
 
     process.kill(shimPid, "SIGUSR1");
