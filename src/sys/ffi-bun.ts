@@ -14,8 +14,9 @@
  *   out either); it also cannot be unref'd, and its dup of the fd closes only some time after a cancel.
  *   So both poll(2) with timeout 0 on an unref'd timer that backs off from 1 ms to a cap (50 ms; 250 ms
  *   for an eventfd) and starts again at 1 ms after each hit. Measured idle (Bun 1.4.5): 1.2 ms CPU/s with
- *   no watch, 1.7 with one eventfd watch, 2.9 with ten; a 1 ms timer used 35-48 ms in 1 s. test/sys/poll-backoff.test.ts counts the looks (CPU time
- *   alone does not tell the two apart on a loaded machine: a CI run saw 32 ms with the backoff in place).
+ *   no watch, 1.7 with one eventfd watch, 2.9 with ten; a 1 ms timer used 35-48 ms in 1 s.
+ *   test/sys/poll-backoff.test.ts counts the looks (CPU time alone does not tell the two apart on a loaded
+ *   machine: a CI run saw 32 ms with the backoff in place).
  *   The console socket usually has the message on the first look: runc sends it right after connecting.
  */
 import { createRequire } from "node:module";

@@ -58,7 +58,8 @@ export interface SandboxShim {
   task<Req, Res>(method: string, req: MessageType<Req>, value: Req, res: MessageType<Res>, timeoutMs?: number): Promise<Res>;
 }
 
-async function eventsServer(socket: string, topics: string[]): Promise<Server> {
+/** A stand-in for containerd's event service on `socket`, pushing each topic it is sent onto `topics`. */
+export async function eventsServer(socket: string, topics: string[]): Promise<Server> {
   const server = new Server();
   server.register("containerd.services.events.ttrpc.v1.Events", {
     Forward: unary(tsk.services.events.ttrpc.v1.ForwardRequest, Empty, (req) => {

@@ -3,13 +3,12 @@
 // that pod, and a WaitSandbox in flight. The dump goes to the FIFO at info level; no TCP port is opened.
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { before, suite, test, type TestContext } from "node:test";
-import { containerd as tsk, google } from "../../src/gen/task.js";
+import { google } from "../../src/gen/task.js";
 import { SOCKET_DIR_ENV } from "../../src/shim/address.js";
-import { Client, Server, unary } from "../../src/ttrpc/index.js";
-import { cleanRunc, podConfig, podContainerBundle, removeCgroups, requireSandboxPrereqs, S, T, type SandboxShim } from "../sandbox/harness.js";
+import { Client } from "../../src/ttrpc/index.js";
+import { cleanRunc, eventsServer, podConfig, podContainerBundle, removeCgroups, requireSandboxPrereqs, S, T, type SandboxShim } from "../sandbox/harness.js";
 import { makeRootfs, ociSpec } from "../helpers/rootfs.js";
 import { logFifo, tcpListeners } from "../helpers/sockets.js";
 import { waitFor } from "../helpers/wait.js";
@@ -17,22 +16,6 @@ import { alive, daemonsFor, runShim, tempDir } from "./run.js";
 
 const SANDBOX = "containerd.runtime.sandbox.v1.Sandbox";
 const TASK = "containerd.task.v2.Task";
-
-/** containerd's event service, recording the topics it was sent. */
-async function eventsServer(socket: string): Promise<{ close(): void; topics: string[] }> {
-  const server = new Server();
-  const topics: string[] = [];
-  server.register("containerd.services.events.ttrpc.v1.Events", {
-    Forward: unary(tsk.services.events.ttrpc.v1.ForwardRequest, google.protobuf.Empty, (r) => {
-      topics.push(r.envelope?.topic ?? "");
-      return {};
-    }),
-  });
-  const listener = net.createServer();
-  await new Promise<void>((resolve, reject) => listener.once("error", reject).listen(socket, resolve));
-  server.serve(listener);
-  return { close: () => server.close(), topics };
-}
 
 /**
  * Runs `start` for `id` in a new bundle under `root` whose `log` FIFO we hold, waits for "shim serving" (or,
@@ -76,7 +59,8 @@ void suite("SIGUSR1 to the shim daemon", () => {
     const root = await tempDir(t, "dumpsig-");
     const ns = `dumpsig${process.pid}`;
     const id = `pod-${ns}`;
-    const events = await eventsServer(path.join(root, "c.sock.ttrpc"));
+    const topics: string[] = [];
+    const events = await eventsServer(path.join(root, "c.sock.ttrpc"), topics);
     t.after(() => events.close());
     const { bundle, log, socket, ttrpcSock } = await startWithLog(t, root, ns, id);
     // Signal only a daemon that is up: before Node runs our code, SIGUSR1 has Node's meaning.
@@ -93,7 +77,7 @@ void suite("SIGUSR1 to the shim daemon", () => {
     const waiting = client.callTyped(SANDBOX, "WaitSandbox", S.WaitSandboxRequest, { sandboxId: id }, S.WaitSandboxResponse, { timeoutMs: 60_000 });
     waiting.catch(() => undefined); // ends with the sandbox, or with the connection if the test fails
     // The dump is to show the publisher idle: Start's event is the last one sent before it (they go in order).
-    await waitFor(() => events.topics.includes("/tasks/start"), { what: "the /tasks/start event at containerd" });
+    await waitFor(() => topics.includes("/tasks/start"), { what: "the /tasks/start event at containerd" });
     const before = log.lines().length;
 
     process.kill(shimPid, "SIGUSR1");
@@ -118,7 +102,8 @@ void suite("SIGUSR1 to the shim daemon", () => {
   void test("covers the containers of every pod when one daemon serves the namespace (SHIM_TS_GROUPING=namespace)", async (t) => {
     const root = await tempDir(t, "dumpns-");
     const ns = `dumpns${process.pid}`;
-    const events = await eventsServer(path.join(root, "c.sock.ttrpc"));
+    const topics: string[] = [];
+    const events = await eventsServer(path.join(root, "c.sock.ttrpc"), topics);
     t.after(() => events.close());
     const grouping = { SHIM_TS_GROUPING: "namespace" };
     const spec = (pod: string, cid: string) => ociSpec({ args: ["sleep", "100000"], cgroupsPath: `/${ns}/${cid}`, annotations: { "io.kubernetes.cri.sandbox-id": pod } });
