@@ -15,9 +15,15 @@ import { onDumpSignal, type DumpSources } from "./dump.js";
 import type { Flags } from "./flags.js";
 import { openLogFifo } from "./logfifo.js";
 import { RemotePublisher } from "./publisher.js";
+import { GROUP_SERVICE, GroupMembers, releasingAfter } from "./join.js";
 import { Shutdown } from "./shutdown.js";
 import { bindSocket, removeSocket, requireSameUser } from "./socket.js";
 import { BundleScope } from "../bundle-scope.js";
+import { containerd as sandboxApi } from "../gen/sandbox.js";
+import { containerd as taskApi } from "../gen/task.js";
+
+const T = taskApi.task.v2;
+const S = sandboxApi.runtime.sandbox.v1;
 
 /** The service names the Task methods are registered under (protocol.md §4.1, §11 items 6 and 13). */
 export const TASK_SERVICES = ["containerd.task.v2.Task", "containerd.task.v3.Task"] as const;
@@ -97,10 +103,20 @@ export async function serve(flags: Flags): Promise<void> {
   const task = new TaskService({ namespace: flags.namespace, reaper, publisher, log, shimPid: process.pid, loadConfig, bundleScope });
   const ttrpcLog = log.child({ module: "ttrpc" });
   const server = new Server({ log: ttrpcLog, authorize: requireSameUser(ttrpcLog) });
-  const methods = task.methods();
-  for (const name of TASK_SERVICES) server.register(name, methods);
   const sandbox = new SandboxService({ namespace: flags.namespace, reaper, log: log.child({ module: "sandbox" }), containerdAddress: flags.address, bundleScope });
-  server.register(SANDBOX_SERVICE, sandbox.methods());
+  // Ids that joined through `start` (join.ts): held until their Create or Shutdown settled, so the daemon
+  // cannot exit between a `start` that found it live and containerd's Create.
+  let requested = false;
+  const members = new GroupMembers(() => { if (requested) maybeExit(); });
+  const methods = task.methods();
+  methods["Create"] = releasingAfter(methods["Create"]!, members, (p) => T.CreateTaskRequest.decode(p).id);
+  methods["Shutdown"] = releasingAfter(methods["Shutdown"]!, members, (p) => T.ShutdownRequest.decode(p).id);
+  for (const name of TASK_SERVICES) server.register(name, methods);
+  const sandboxMethods = sandbox.methods();
+  sandboxMethods["CreateSandbox"] = releasingAfter(sandboxMethods["CreateSandbox"]!, members, (p) => S.CreateSandboxRequest.decode(p).sandboxId);
+  sandboxMethods["ShutdownSandbox"] = releasingAfter(sandboxMethods["ShutdownSandbox"]!, members, (p) => S.ShutdownSandboxRequest.decode(p).sandboxId);
+  server.register(SANDBOX_SERVICE, sandboxMethods);
+  server.register(GROUP_SERVICE, members.methods(() => shutdown.requested));
 
   dumpSources = { task, sandbox, server, publisher };
   // A shared daemon (namespace grouping) outlives the bundle it was started in: its log moves to another's FIFO.
@@ -118,12 +134,16 @@ export async function serve(flags: Flags): Promise<void> {
   if (flags.socket !== "") shutdown.onStop("socket", () => removeSocket(flags.socket));
 
   // A shim serving a pod holds the sandbox and its containers: it goes when a Shutdown (Task) or
-  // ShutdownSandbox was asked for and neither service holds anything any more.
-  const maybeExit = (): void => {
-    if (task.size === 0 && sandbox.size === 0) exit("shutdown requested");
+  // ShutdownSandbox was asked for and neither service holds anything any more, nor is a joined id pending.
+  function maybeExit(): void {
+    if (task.size === 0 && sandbox.size === 0 && members.size === 0) exit("shutdown requested");
+  }
+  const onRequested = (): void => {
+    requested = true;
+    maybeExit();
   };
-  task.onShutdownRequested(maybeExit);
-  sandbox.onShutdownRequested(maybeExit);
+  task.onShutdownRequested(onRequested);
+  sandbox.onShutdownRequested(onRequested);
   process.on("SIGTERM", () => exit("SIGTERM"));
   process.on("SIGINT", () => exit("SIGINT"));
   log.info("shim serving", { pid: process.pid, socket: flags.socket });

@@ -17,7 +17,8 @@ import { openLogFifo } from "./logfifo.js";
 import type { StartInput } from "./options.js";
 import { PACKAGED } from "./packaged.js";
 import { adjustOomScore, joinCgroup } from "./placement.js";
-import { bindSocket, listenerFd, removeSocket } from "./socket.js";
+import { bindOrJoin } from "./join.js";
+import { listenerFd, removeSocket } from "./socket.js";
 import { readStdin } from "./stdin.js";
 
 /** The launcher the daemon is started with (dist/src/shim/start.js -> bin/). */
@@ -191,8 +192,8 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
     throw new Error(`Cannot create socket "${sockPath}": path longer than ${SOCKET_PATH_LIMIT} bytes`);
   }
   mkdirSync(path.dirname(sockPath), { recursive: true, mode: 0o700 });
-  const bound = await bindSocket(sockPath);
-  if (bound === "live") {
+  const bound = await bindOrJoin(sockPath, flags.id, () => log.debug("the shim serving this group is shutting down", { address }));
+  if (bound === "joined") {
     log.debug("reusing the shim serving this group", { address });
     writeAddressFile(bundle, address);
     return await answer(address, input.bootstrap !== undefined, 2);

@@ -88,7 +88,7 @@ export class TaskService {
     return taskSnapshot(this.deps.namespace, this.containers, this.creating, this.shutdownRequested);
   }
 
-  /** `cb` runs once a Shutdown was requested and no container is left. */
+  /** `cb` runs whenever a Shutdown was requested (ever) and no container is left. */
   onShutdownRequested(cb: () => void): void {
     this.shutdownCbs.push(cb);
   }
@@ -293,7 +293,7 @@ export class TaskService {
   /** Shutdown is sticky: once asked for, the shim goes as soon as nothing is held (containerd#12344). */
   private maybeShutdown(): void {
     if (!this.shutdownRequested || this.containers.size > 0) return;
-    for (const cb of this.shutdownCbs.splice(0)) setImmediate(cb);
+    for (const cb of this.shutdownCbs) setImmediate(cb);
   }
 }
 

@@ -136,6 +136,36 @@ void suite("one shim per pod", { timeout: 120_000 }, () => {
     }
   });
 
+  void test("a start that joined holds the daemon through the last container's Shutdown until its own Create", async (t) => {
+    // The race seen with namespace grouping: `start` finds the daemon live and prints its address, then the
+    // daemon's last container goes and containerd's Shutdown makes it exit before the new container's Create.
+    const env = await setup(t);
+    const pod = "podJ";
+    const podBundleDir = await podBundle(env, pod, pod, true);
+    const s = await start(env, pod, podBundleDir);
+    assert.equal(s.code, 0, s.stderr);
+    const sock = s.text.slice("unix://".length);
+    const [daemon] = daemonsFor(sock);
+    assert.ok(daemon, "a daemon serves the pod");
+    const v2 = "containerd.task.v2.Task";
+    const podConn = await Client.connect(sock);
+    await run(podConn, v2, pod, podBundleDir);
+    const appBundle = await podBundle(env, "appJ", pod, true);
+    const joined = await start(env, "appJ", appBundle);
+    assert.deepEqual([joined.code, joined.text], [0, s.text], joined.stderr);
+    assert.equal(await remove(podConn, v2, pod), 137);
+    await call(podConn, v2, "Shutdown", T.ShutdownRequest, { id: pod }, google.protobuf.Empty);
+    podConn.close();
+    const appConn = await Client.connect(sock);
+    const appPid = await run(appConn, v2, "appJ", appBundle);
+    assert.ok(alive(daemon), "the daemon that answered the join serves the container");
+    assert.equal(ppid(appPid), daemon);
+    assert.equal(await remove(appConn, v2, "appJ"), 137);
+    // Shutdown was asked for already (it is sticky): the daemon goes once it holds nothing.
+    await waitFor(() => !alive(daemon) && !existsSync(sock), { what: "the daemon to exit and remove its socket" });
+    appConn.close();
+  });
+
   void test("runs a container created on a new connection without a start of its own (v2 and v3 services)", async (t) => {
     const env = await setup(t);
     const pod = "podX";

@@ -62,9 +62,9 @@ async function connect(sock: string): Promise<{ client: Client; shimPid: number 
   return { client, shimPid: res.shimPid };
 }
 
-async function shutdown(client: Client, strict = false): Promise<void> {
+async function shutdown(client: Client, strict = false, id = "x"): Promise<void> {
   try {
-    await client.callTyped("containerd.task.v2.Task", "Shutdown", T.ShutdownRequest, { id: "x" }, google.protobuf.Empty, {
+    await client.callTyped("containerd.task.v2.Task", "Shutdown", T.ShutdownRequest, { id }, google.protobuf.Empty, {
       timeoutMs: 5000,
     });
   } catch (err) {
@@ -115,7 +115,11 @@ void suite("shim start", () => {
     const sock = second.text.slice("unix://".length);
     const { client, shimPid } = await connect(sock);
     assert.deepEqual(daemonsFor(sock), [shimPid], "one daemon for the pod");
-    await shutdown(client);
+    // `app` joined the daemon (join.ts) and is held until its Create or its own Shutdown, as containerd
+    // sends one per container: the pod's alone does not end the daemon.
+    const other = await Client.connect(sock);
+    await shutdown(other, true, "pod1");
+    await shutdown(client, false, "app");
     await waitFor(() => !alive(shimPid), { what: "the daemon to exit" });
   });
 
