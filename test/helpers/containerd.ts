@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, openSync, closeSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { BUSYBOX_REF, REPO_ROOT, busyboxImageTar, pauseImageTar } from "./image.js";
@@ -195,6 +195,10 @@ class Instance implements Containerd {
     for (const n of ns) rmCgroups(n);
     await unmountUnder(this.dir);
     for (const s of sockets) await rm(s, { force: true });
+    // E2E_KEEP_LOGS=<dir>: each containerd's log (our shim's lines included) is kept there, for a failure
+    // that does not show on demand.
+    const keep = process.env["E2E_KEEP_LOGS"];
+    if (keep) await cp(this.logPath, path.join(keep, `${path.basename(this.dir)}.log`)).catch(() => {});
     await rm(this.dir, { recursive: true, force: true });
   }
 }
