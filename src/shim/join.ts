@@ -18,6 +18,7 @@ import net from "node:net";
 import { invalidArgument, unavailable } from "../errdefs.js";
 import { encodeFrame, FrameDecoder, FrameType, type Method } from "../ttrpc/index.js";
 import { bindSocket } from "./socket.js";
+import { pushVarint } from "./wire.js";
 
 /** Our own service, next to containerd's; an older daemon without it answers NotFound ("joined"). */
 export const GROUP_SERVICE = "containerd.shim.ts.v1.Group";
@@ -89,13 +90,11 @@ export function releasingAfter(method: Method, members: GroupMembers, idOf: (pay
   };
 }
 
+/** A length-delimited field `n` holding `bytes`. */
 function field(n: number, bytes: Uint8Array): Buffer {
-  const len: number[] = [];
-  for (let v = bytes.length; ; v >>>= 7) {
-    if (v < 0x80) { len.push(v); break; }
-    len.push((v & 0x7f) | 0x80);
-  }
-  return Buffer.concat([Buffer.from([(n << 3) | 2, ...len]), bytes]);
+  const head = [(n << 3) | 2];
+  pushVarint(head, bytes.length);
+  return Buffer.concat([Buffer.from(head), bytes]);
 }
 
 /** Reads a varint at `pos`; returns [value, next position], or undefined past the end. */

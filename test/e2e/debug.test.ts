@@ -53,6 +53,10 @@ const ONE_DAEMON_PER_CONTAINER = { SHIM_TS_GROUPING: "pod" };
 perVersion("docs/debugging.md", (get, v) => {
   let pid = 0;
   let shimPid = 0;
+  const signalShim = (sig: NodeJS.Signals): void => {
+    assert.ok(shimPid > 0, "the shim daemon was found"); // kill(0) would signal this test's process group
+    process.kill(shimPid, sig);
+  };
 
   void test("-v prints the shim's and Node's versions, -info a RuntimeInfo with the runtime's features", { skip }, async () => {
     const c = get();
@@ -118,8 +122,7 @@ perVersion("docs/debugging.md", (get, v) => {
   void test("SIGUSR1 writes the state dump into containerd's log at info level and opens no TCP port", { skip }, async () => {
     const c = get();
     assert.deepEqual(tcpListeners(shimPid), []);
-    assert.ok(shimPid > 0, "the shim daemon was found"); // kill(0) would signal this test's process group
-    process.kill(shimPid, "SIGUSR1");
+    signalShim("SIGUSR1");
     const lines = await waitFor(async () => {
       const l = await shimLines(c, "dbg1");
       return l.some((x) => x.includes('msg="state dump: end"')) ? l : undefined;
@@ -143,7 +146,7 @@ perVersion("docs/debugging.md", (get, v) => {
     const rootfs = path.join(bundle, "rootfs");
     assert.ok(mountsUnder(rootfs).length > 0, "rootfs mounted while the container runs");
     await c.kill9();
-    process.kill(shimPid, "SIGKILL");
+    signalShim("SIGKILL");
     await waitFor(() => !existsSync(`/proc/${shimPid}`), { what: "the shim daemon to go" });
     assert.ok(existsSync(`/proc/${pid}`), "the container outlives its shim");
     const r = await shim(c, ["-namespace", c.namespace, "-address", c.address, "-publish-binary", "@containerd", "-id", "dbg1", "-bundle", bundle, "delete"], bundle);
