@@ -99,7 +99,7 @@ export function shimSocket(c: Containerd, id: string): string {
       if (m?.[1]) return m[1];
     } catch { /* next */ }
   }
-  return shimSocketPath(c.address, c.namespace, id);
+  return shimSocketPath(c, c.namespace, id);
 }
 
 /** RSS, PSS and private (clean+dirty) memory of a process in KiB, and its thread count. */

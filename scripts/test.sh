@@ -4,7 +4,7 @@
 #   E2E_RUNTIME   runtime under test (default io.containerd.ts.v2; io.containerd.runc.v2 checks the harness)
 #   E2E_VERSIONS  comma-separated containerd versions (default 1.6,1.7,2.1)
 #   E2E_LANES     the e2e suite's lanes, each RUNTIME[:GROUPING]: the JS runtime the shim runs on (node, bun) and
-#                 SHIM_TS_GROUPING in containerd's environment (pod, namespace); default node:pod
+#                 SHIM_TS_GROUPING in containerd's environment (pod, namespace); default node:pod,node:namespace
 #   SKIP_E2E=1 / SKIP_UNIT=1 / SKIP_INSTALL=1 / SKIP_BENCH=1 to run only part of it
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,12 +65,11 @@ fi
 # The e2e suite runs once per lane in E2E_LANES: the JS runtime (SHIM_TS_RUNTIME, read by
 # bin/containerd-shim-ts-v2) and the grouping (SHIM_TS_GROUPING, which every private containerd passes on to
 # the shim; a test that pins a mode sets it in that containerd's env). Bun (npm's @oven/bun-linux-x64) is
-# experimental (E2E_LANES=node:pod,bun:pod; bench/RESULTS.md, "Runtime: Bun vs Node"). The namespace lane
-# (node:namespace) is not in the default yet: tests that compute a container's own socket fail there
-# (docs/grouping.md, "Namespace grouping", Open).
+# experimental (E2E_LANES=node:pod,bun:pod; bench/RESULTS.md, "Runtime: Bun vs Node"). Both grouping modes run
+# by default: one daemon per pod (the default mode) and one per namespace (docs/grouping.md).
 if [ "${SKIP_E2E:-0}" != 1 ]; then
   mapfile -t e2e < <(find dist/test/e2e -maxdepth 1 -name '*.test.js' | sort)
-  IFS=, read -r -a lanes <<< "${E2E_LANES:-node:pod}"
+  IFS=, read -r -a lanes <<< "${E2E_LANES:-node:pod,node:namespace}"
   for lane in "${lanes[@]}"; do
     runtime=${lane%%:*}
     grouping=pod

@@ -108,6 +108,9 @@ export async function serve(flags: Flags): Promise<void> {
   // cannot exit between a `start` that found it live and containerd's Create.
   let requested = false;
   const members = new GroupMembers(() => { if (requested) maybeExit(); });
+  // The id this daemon was started for is a member too: another group member may come and go (and ask for
+  // Shutdown) before containerd's Create for it arrives.
+  if (flags.id !== "") members.hold(flags.id);
   const methods = task.methods();
   methods["Create"] = releasingAfter(methods["Create"]!, members, (p) => T.CreateTaskRequest.decode(p).id);
   methods["Shutdown"] = releasingAfter(methods["Shutdown"]!, members, (p) => T.ShutdownRequest.decode(p).id);

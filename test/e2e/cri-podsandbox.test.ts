@@ -127,7 +127,7 @@ function podSuite(v: ContainerdVersion, forceVersion2: boolean): void {
       assert.deepEqual(await cc().listPodSandbox(), []);
       const cd = get();
       const bundles = [podId, ...apps].map((id) => path.join(cd.state, "io.containerd.runtime.v2.task", CRI_NS, id));
-      const socket = shimSocketPath(cd.address, CRI_NS, podId);
+      const socket = shimSocketPath(cd, CRI_NS, podId);
       const left = () => ({ daemons: shimDaemons(cd), socket: existsSync(socket), mounts: mountsUnder(cd.dir),
         bundles: bundles.filter((b) => existsSync(b)) });
       try {

@@ -32,7 +32,8 @@ function shim(c: Containerd, args: string[], cwd: string): Promise<{ code: numbe
   // Read while containerd runs (the delete step runs it after containerd was killed).
   const containerdBin = containerdBinary.get(c.version) ?? readlinkSync(`/proc/${c.pid}/exe`);
   containerdBinary.set(c.version, containerdBin);
-  const env = { ...process.env, TTRPC_ADDRESS: c.ttrpcAddress };
+  // With containerd's grouping, as an operator's shell would have it: the socket `start`/`delete` compute depends on it.
+  const env = { ...process.env, TTRPC_ADDRESS: c.ttrpcAddress, SHIM_TS_GROUPING: c.grouping };
   const argv = args.map((a) => (a === "@containerd" ? containerdBin : a));
   return new Promise((resolve, reject) => {
     const p = spawn(SHIM_BINARY, argv, { cwd, env, stdio: ["ignore", "pipe", "pipe"], timeout: 20_000, killSignal: "SIGKILL" });

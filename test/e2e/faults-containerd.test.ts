@@ -71,7 +71,7 @@ perVersion("kill -9 of containerd during Create, Wait and exec", (get, v) => {
     runc.clear("hold", "create");
 
     // containerd is down: the shim still answers, from memory.
-    const shim = await ShimClient.connect(shimSocketPath(c.address, c.namespace, GROUP));
+    const shim = await ShimClient.connect(shimSocketPath(c, c.namespace, GROUP));
     try {
       await waitFor(async () => (await shim.state("w1")).status === "STOPPED", { what: "w1 STOPPED in the shim" });
       assert.equal((await shim.state("w1")).exitStatus, 137);
@@ -134,7 +134,7 @@ perVersion("kill -9 of containerd during Create, Wait and exec", (get, v) => {
     assert.deepEqual(await runcList(path.join("/run/containerd/runc", c.namespace)), [], "runc containers left");
     assert.deepEqual(processesUnder(c.dir, [c.pid]), [], "shim processes left");
     assert.deepEqual(containerProcesses(c.namespace), [], "container processes left");
-    const sock = shimSocketPath(c.address, c.namespace, GROUP);
+    const sock = shimSocketPath(c, c.namespace, GROUP);
     if (OURS) await waitFor(() => !existsSync(sock), { timeoutMs: 10_000, what: `the group's shim socket ${sock} to go` });
     else if (existsSync(sock)) {
       // Seen with containerd-shim-runc-v2 on 2.1: the socket of the group's daemon outlives it.

@@ -108,7 +108,7 @@ function criSuite(v: ContainerdVersion): void {
       assert.ok(cgroupsUnder(CRI_NS).some((g) => g.endsWith(pod.apps[0]!)), `a cgroup for ${pod.apps[0]} in ${JSON.stringify(cgroupsUnder(CRI_NS))}`);
       const daemons = shimDaemons(get());
       assert.equal(daemons.length, 1, `one shim daemon for the pod: ${JSON.stringify(daemons)}`);
-      const socket = shimSocketPath(get().address, CRI_NS, pod.id);
+      const socket = shimSocketPath(get(), CRI_NS, pod.id);
       // An exec in flight when the shim dies.
       const exec = cc().execSync(pod.apps[0]!, ["sleep", "30"], 60).catch((e: Error) => e);
 
@@ -153,7 +153,7 @@ function criSuite(v: ContainerdVersion): void {
       await get().kill9();
       // Nobody reads now: with runc-v2 the container goes on until the buffers are full, then waits; ours stops
       // holding it back after 2 s (src/stdio/stall.ts), so it goes on writing. Either way it must not die.
-      const shim = await ShimClient.connect(shimSocketPath(get().address, CRI_NS, pod.id));
+      const shim = await ShimClient.connect(shimSocketPath(get(), CRI_NS, pod.id));
       try {
         const stalled = OURS ? await wroteMore(pid, beforeKill, 4 * MiB, 30_000) : await blockedOnPipe(pid);
         t.diagnostic(`figure: containerd ${v}, ${RUNTIME}: ${((stalled - beforeKill) / MiB).toFixed(2)} MiB written from the kill ${OURS ? "(goes on)" : "until it waited"}`);

@@ -28,7 +28,7 @@ perVersion("stdio and log FIFOs without a reader", (get, v) => {
     const c = get();
     await ctrOk(c, runArgs("chatty", ["yes", LINE], { detach: true }));
     await waitStatus(c, "chatty", "RUNNING");
-    const shim = await ShimClient.connect(shimSocketPath(c.address, c.namespace, "chatty"));
+    const shim = await ShimClient.connect(shimSocketPath(c, c.namespace, "chatty"));
     let stdout = "";
     try {
       const st = await shim.state("chatty");

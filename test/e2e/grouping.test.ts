@@ -45,7 +45,8 @@ async function setup(t: TestContext): Promise<Env> {
     await waitFor(() => [...sockets].every((s) => daemonsFor(s).length === 0), { what: "the test's daemons to exit" });
     events.close();
   });
-  const env = { ...process.env, [SOCKET_DIR_ENV]: path.join(root, "s"), TTRPC_ADDRESS: ttrpc };
+  // One daemon per pod is what this file tests, in every lane (grouping-namespace.test.ts has the other mode).
+  const env = { ...process.env, [SOCKET_DIR_ENV]: path.join(root, "s"), TTRPC_ADDRESS: ttrpc, SHIM_TS_GROUPING: "pod" };
   return { root, grpc: path.join(root, "c.sock"), env, sockets, topics };
 }
 
@@ -164,6 +165,34 @@ void suite("one shim per pod", { timeout: 120_000 }, () => {
     // Shutdown was asked for already (it is sticky): the daemon goes once it holds nothing.
     await waitFor(() => !alive(daemon) && !existsSync(sock), { what: "the daemon to exit and remove its socket" });
     appConn.close();
+  });
+
+  void test("the daemon holds the id it was started for until its Create, while a joined container comes and goes", async (t) => {
+    // Seen with namespace grouping (concurrent ctr run): the `start` for par7 spawned the daemon, par8 joined,
+    // ran and was deleted, and its Shutdown made the daemon exit before par7's Create ("ttrpc: closed").
+    const env = await setup(t);
+    const pod = "podF";
+    const podBundleDir = await podBundle(env, pod, pod, true);
+    const s = await start(env, pod, podBundleDir);
+    assert.equal(s.code, 0, s.stderr);
+    const sock = s.text.slice("unix://".length);
+    const [daemon] = daemonsFor(sock);
+    assert.ok(daemon, "a daemon serves the pod");
+    const v2 = "containerd.task.v2.Task";
+    const appBundle = await podBundle(env, "appF", pod, true);
+    const joined = await start(env, "appF", appBundle);
+    assert.deepEqual([joined.code, joined.text], [0, s.text], joined.stderr);
+    const appConn = await Client.connect(sock);
+    await run(appConn, v2, "appF", appBundle);
+    assert.equal(await remove(appConn, v2, "appF"), 137);
+    await call(appConn, v2, "Shutdown", T.ShutdownRequest, { id: "appF" }, google.protobuf.Empty);
+    appConn.close();
+    const podConn = await Client.connect(sock);
+    const podPid = await run(podConn, v2, pod, podBundleDir);
+    assert.equal(ppid(podPid), daemon, "the daemon it was started for serves the pod");
+    assert.equal(await remove(podConn, v2, pod), 137);
+    await waitFor(() => !alive(daemon) && !existsSync(sock), { what: "the daemon to exit and remove its socket" });
+    podConn.close();
   });
 
   void test("runs a container created on a new connection without a start of its own (v2 and v3 services)", async (t) => {

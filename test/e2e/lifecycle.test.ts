@@ -82,7 +82,7 @@ perVersion("pause, resume, pids, update and error codes", (get) => {
   void test("Update with a memory limit changes the cgroup's memory.limit_in_bytes", async () => {
     const c = get();
     const update = async (limit: number) => {
-      const client = await Client.connect(shimSocketPath(c.address, c.namespace, "lc"));
+      const client = await Client.connect(shimSocketPath(c, c.namespace, "lc"));
       try {
         const resources = { typeUrl: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources", value: Buffer.from(JSON.stringify({ memory: { limit } })) };
         await client.callTyped(TASK_SERVICE[c.version], "Update", T.UpdateTaskRequest, { id: "lc", resources }, google.protobuf.Empty);

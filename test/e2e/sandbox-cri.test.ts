@@ -162,7 +162,7 @@ void suite("a CRI pod in shim sandboxer mode (containerd 1.7, io.containerd.ts.v
     await cc().removePodSandbox(podId);
     assert.deepEqual(await cc().listPodSandbox(), []);
     const cd = get();
-    const socket = shimSocketPath(cd.address, CRI_NS, podId);
+    const socket = shimSocketPath(cd, CRI_NS, podId);
     const bundles = [podId, ...apps].map((id) => path.join(cd.state, "io.containerd.runtime.v2.task", CRI_NS, id));
     const left = () => ({ daemons: shimDaemons(cd), socket: existsSync(socket), mounts: mountsUnder(cd.dir), bundles: bundles.filter((b) => existsSync(b)) });
     try {

@@ -99,6 +99,6 @@ export async function hostLeftovers(c: Containerd, keepIds: string[], podIds: st
     bundles: bundles(c, CRI_NS).filter(notKept).length,
     cgroups: cgroupsUnder(CRI_NS).filter(notKept).length,
     pause: pauseProcesses(keepIds).length,
-    sockets: podIds.filter((id) => existsSync(shimSocketPath(c.address, CRI_NS, id))).length,
+    sockets: podIds.filter((id) => existsSync(shimSocketPath(c, CRI_NS, id))).length,
   };
 }

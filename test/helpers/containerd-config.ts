@@ -3,6 +3,9 @@ import { createHash } from "node:crypto";
 import path from "node:path";
 import { PAUSE_REF } from "./image.js";
 
+/** How our shim groups containers into daemons (SHIM_TS_GROUPING): one daemon per pod, or per namespace. */
+export type Grouping = "pod" | "namespace";
+
 export interface ConfigPaths {
   dir: string; root: string; state: string; address: string; ttrpcAddress: string;
   cri: boolean; runtime: string;
@@ -106,8 +109,11 @@ export function criRuntimeToml(version: "1.6" | "1.7" | "2.1", name: string, rt:
   return out;
 }
 
-/** Socket path of the shim serving `id` (grouping id) for containerd at `address` in `ns` (protocol §2.1). */
-export function shimSocketPath(address: string, ns: string, id: string): string {
-  const key = path.posix.join(address, ns, id);
+/**
+ * Socket path of the shim serving `id` (grouping id) for containerd `c` in `ns` (protocol §2.1). With namespace
+ * grouping (docs/grouping.md) the group is empty: one socket for the whole namespace, whatever the id.
+ */
+export function shimSocketPath(c: { address: string; grouping: Grouping }, ns: string, id: string): string {
+  const key = path.posix.join(c.address, ns, c.grouping === "namespace" ? "" : id);
   return `/run/containerd/s/${createHash("sha256").update(key).digest("hex")}`;
 }

@@ -7,7 +7,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/pr
 import net from "node:net";
 import path from "node:path";
 import { BUSYBOX_REF, REPO_ROOT, busyboxImageTar, pauseImageTar } from "./image.js";
-import { configToml } from "./containerd-config.js";
+import { configToml, type Grouping } from "./containerd-config.js";
 import { containerProcesses, mountsUnder, processesUnder } from "./procs.js";
 import { waitFor, withTimeout } from "./wait.js";
 
@@ -40,6 +40,8 @@ export interface Containerd {
   readonly dir: string; readonly address: string; readonly ttrpcAddress: string;
   readonly root: string; readonly state: string; readonly namespace: string;
   readonly pid: number | undefined;
+  /** How the shim under test groups containers: SHIM_TS_GROUPING of this containerd's env (runc-v2: pod). */
+  readonly grouping: Grouping;
   ctr(args: string[], opts?: CtrOptions): Promise<CtrResult>;
   stop(): Promise<void>; kill9(): Promise<void>; restart(): Promise<void>;
   logs(): Promise<string>; logTail(lines?: number): string;
@@ -84,7 +86,7 @@ export async function startContainerd(version: ContainerdVersion, opts: Containe
 
 class Instance implements Containerd {
   readonly address: string; readonly ttrpcAddress: string; readonly root: string; readonly state: string;
-  readonly namespace: string;
+  readonly namespace: string; readonly grouping: Grouping;
   private readonly binDir: string; private readonly logPath: string; private readonly usrBin: string;
   private proc: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
@@ -100,6 +102,8 @@ class Instance implements Containerd {
     this.usrBin = path.join(REPO_ROOT, ".deps", "containerd", SUITES[version], "usr", "bin");
     this.namespace = opts.namespace ?? `e2e-${randomBytes(4).toString("hex")}`;
     this.namespaces.add(this.namespace);
+    const ours = (opts.runtime ?? RUNTIME) === "io.containerd.ts.v2";
+    this.grouping = ours && (opts.env?.SHIM_TS_GROUPING ?? process.env.SHIM_TS_GROUPING) === "namespace" ? "namespace" : "pod";
   }
 
   get pid(): number | undefined { return this.proc?.exitCode === null ? this.proc.pid : undefined; }
@@ -204,7 +208,7 @@ class Instance implements Containerd {
 }
 
 /** The shim socket path our shim (and the Go shim) uses for a container started by `ctr run` (§2.1). */
-export { shimSocketPath } from "./containerd-config.js";
+export { shimSocketPath, type Grouping } from "./containerd-config.js";
 
 async function canConnect(sock: string): Promise<boolean> {
   return new Promise((resolve) => {

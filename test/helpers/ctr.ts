@@ -62,7 +62,7 @@ export async function deleteTask(c: Containerd, id: string): Promise<number> {
 /** Asserts that nothing of container `id` is left: shim/container processes, mounts, socket, bundle, zombies. */
 export async function assertNoLeftovers(c: Containerd, id: string): Promise<void> {
   const bundle = path.join(c.state, "io.containerd.runtime.v2.task", c.namespace, id);
-  const socket = shimSocketPath(c.address, c.namespace, id);
+  const socket = shimSocketPath(c, c.namespace, id);
   try {
     await waitFor(() => processesUnder(c.dir, [c.pid]).length === 0 && containerProcesses(c.namespace, id).length === 0 && !existsSync(bundle) && !existsSync(socket) &&
       mountsUnder(c.state).length === 0 && zombiesOf([process.pid, c.pid ?? -1]).length === 0,

@@ -62,7 +62,8 @@ async function connect(sock: string): Promise<{ client: Client; shimPid: number 
   return { client, shimPid: res.shimPid };
 }
 
-async function shutdown(client: Client, strict = false, id = "x"): Promise<void> {
+/** Shutdown as containerd sends it: naming the id the daemon was started for (it holds that id until then). */
+async function shutdown(client: Client, id: string, strict = false): Promise<void> {
   try {
     await client.callTyped("containerd.task.v2.Task", "Shutdown", T.ShutdownRequest, { id }, google.protobuf.Empty, {
       timeoutMs: 5000,
@@ -95,7 +96,7 @@ void suite("shim start", () => {
     const environ = readFileSync(`/proc/${shimPid}/environ`, "utf8").split("\0");
     assert.ok(environ.includes(`TTRPC_ADDRESS=${env.env["TTRPC_ADDRESS"]}`));
     assert.equal(readFileSync(`/proc/${shimPid}/cwd/address`, "utf8"), r.text, "daemon cwd is the bundle");
-    await shutdown(client, true);
+    await shutdown(client, "x", true);
     await waitFor(() => !alive(shimPid), { what: "the daemon to exit after Shutdown" });
     assert.equal(existsSync(sock), false, "socket removed");
   });
@@ -118,8 +119,8 @@ void suite("shim start", () => {
     // `app` joined the daemon (join.ts) and is held until its Create or its own Shutdown, as containerd
     // sends one per container: the pod's alone does not end the daemon.
     const other = await Client.connect(sock);
-    await shutdown(other, true, "pod1");
-    await shutdown(client, false, "app");
+    await shutdown(other, "pod1", true);
+    await shutdown(client, "app");
     await waitFor(() => !alive(shimPid), { what: "the daemon to exit" });
   });
 
@@ -144,7 +145,7 @@ void suite("shim start", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.text, `unix://${sock}`);
     const { client, shimPid } = await connect(sock);
-    await shutdown(client);
+    await shutdown(client, "stale");
     await waitFor(() => !alive(shimPid), { what: "the daemon to exit" });
   });
 
@@ -170,7 +171,7 @@ void suite("shim start", () => {
     const { client, shimPid } = await connect(sock);
     const environ = readFileSync(`/proc/${shimPid}/environ`, "utf8").split("\0");
     assert.ok(environ.includes(`TTRPC_ADDRESS=${path.join(env.root, "from-bootstrap.ttrpc")}`));
-    await shutdown(client);
+    await shutdown(client, "b1");
   });
 
   void test("answers version 3 as JSON to containerd 2.x and a plain address to 1.x or on request", async (t) => {
@@ -195,7 +196,7 @@ void suite("shim start", () => {
     assert.match(forced.text, /^unix:\/\/[^\n]+$/, "SHIM_TS_MAX_VERSION=2 forces the plain address");
     for (const id of ["v3a", "v3b", "v3c"]) {
       const { client } = await connect(path.join(env.sockDir, sha(`${env.grpc}/t/${id}`)));
-      await shutdown(client);
+      await shutdown(client, id);
     }
   });
 
@@ -211,7 +212,7 @@ void suite("shim start", () => {
     assert.equal(r.code, 0, r.stderr);
     const { client, shimPid } = await connect(r.text.slice("unix://".length));
     assert.match(readFileSync(`/proc/${shimPid}/cgroup`, "utf8"), new RegExp(`:/${name}$`, "m"));
-    await shutdown(client);
+    await shutdown(client, "cg");
     await waitFor(() => !alive(shimPid), { what: "the daemon to exit" });
     await waitFor(() => (rmdirSync(cg), true), { what: `rmdir ${cg}` });
   });
