@@ -70,6 +70,17 @@ async function start(env: Env, id: string, bundle: string): Promise<{ code: numb
   return { code: r.code, text, stderr: r.stderr, ms: r.ms };
 }
 
+/** `start` of pod `pod`'s sandbox in a runnable bundle; the daemon it spawned and its socket. */
+async function startPod(env: Env, pod: string): Promise<{ podBundleDir: string; s: { text: string }; sock: string; daemon: number }> {
+  const podBundleDir = await podBundle(env, pod, pod, true);
+  const s = await start(env, pod, podBundleDir);
+  assert.equal(s.code, 0, s.stderr);
+  const sock = s.text.slice("unix://".length);
+  const [daemon] = daemonsFor(sock);
+  assert.ok(daemon, "a daemon serves the pod");
+  return { podBundleDir, s, sock, daemon };
+}
+
 const call = <Req, Res>(c: Client, svc: string, m: string, req: { encode(v: Req): { finish(): Uint8Array } }, v: Req,
   res: { decode(b: Uint8Array): Res }): Promise<Res> => c.callTyped(svc, m, req, v, res, { timeoutMs: 15_000 });
 
@@ -142,12 +153,7 @@ void suite("one shim per pod", { timeout: 120_000 }, () => {
     // daemon's last container goes and containerd's Shutdown makes it exit before the new container's Create.
     const env = await setup(t);
     const pod = "podJ";
-    const podBundleDir = await podBundle(env, pod, pod, true);
-    const s = await start(env, pod, podBundleDir);
-    assert.equal(s.code, 0, s.stderr);
-    const sock = s.text.slice("unix://".length);
-    const [daemon] = daemonsFor(sock);
-    assert.ok(daemon, "a daemon serves the pod");
+    const { podBundleDir, s, sock, daemon } = await startPod(env, pod);
     const v2 = "containerd.task.v2.Task";
     const podConn = await Client.connect(sock);
     await run(podConn, v2, pod, podBundleDir);
@@ -172,12 +178,7 @@ void suite("one shim per pod", { timeout: 120_000 }, () => {
     // ran and was deleted, and its Shutdown made the daemon exit before par7's Create ("ttrpc: closed").
     const env = await setup(t);
     const pod = "podF";
-    const podBundleDir = await podBundle(env, pod, pod, true);
-    const s = await start(env, pod, podBundleDir);
-    assert.equal(s.code, 0, s.stderr);
-    const sock = s.text.slice("unix://".length);
-    const [daemon] = daemonsFor(sock);
-    assert.ok(daemon, "a daemon serves the pod");
+    const { podBundleDir, s, sock, daemon } = await startPod(env, pod);
     const v2 = "containerd.task.v2.Task";
     const appBundle = await podBundle(env, "appF", pod, true);
     const joined = await start(env, "appF", appBundle);
