@@ -99,6 +99,8 @@ export async function hostLeftovers(c: Containerd, keepIds: string[], podIds: st
     bundles: bundles(c, CRI_NS).filter(notKept).length,
     cgroups: cgroupsUnder(CRI_NS).filter(notKept).length,
     pause: pauseProcesses(keepIds).length,
-    sockets: podIds.filter((id) => existsSync(shimSocketPath(c, CRI_NS, id))).length,
+    // Per-pod daemons' sockets: with namespace grouping the shared one stays while a kept pod lives (churn-load's
+    // last test checks that it goes with the anchor pod).
+    sockets: podIds.filter((id) => existsSync(shimSocketPath({ address: c.address, grouping: "pod" }, CRI_NS, id))).length,
   };
 }
