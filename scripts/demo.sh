@@ -21,6 +21,8 @@ if [ ! -f dist/src/shim/main.js ] || [ ! -f dist/test/helpers/containerd.js ] ||
   echo "[demo] building"
   npm run --silent build || echo "[demo] the build reported type errors; continuing with what tsc emitted" >&2
 fi
+# The launcher is a build output (scripts/launcher.mjs): a dist/ built before it was one comes without it.
+[ -x bin/containerd-shim-ts-v2 ] || node scripts/launcher.mjs
 
 # The harness (test/helpers/containerd.ts) writes the config, puts the shim on containerd's PATH,
 # imports the locally built busybox image and cleans up; this script only drives it.

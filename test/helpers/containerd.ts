@@ -55,7 +55,7 @@ export function preflight(version: ContainerdVersion, runtime = RUNTIME): void {
   for (const b of ["containerd", "ctr"]) if (!existsSync(path.join(bin, b))) missing.push(path.join(bin, b));
   if (!existsSync("/usr/sbin/runc") && !existsSync("/usr/bin/runc")) missing.push("runc");
   if (runtime === "io.containerd.ts.v2") {
-    if (!existsSync(SHIM_BINARY)) missing.push(SHIM_BINARY);
+    if (!existsSync(SHIM_BINARY)) missing.push(`${SHIM_BINARY} (run npm run build)`);
     const main = path.join(REPO_ROOT, "dist", "src", "shim", "main.js");
     if (!existsSync(main)) missing.push(`${main} (run npm run build)`);
   }
