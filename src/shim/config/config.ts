@@ -1,3 +1,9 @@
+// Folder src/shim/config:
+// Owns: the shim config file (which file, its keys and values), its TOML reader, and the decoding of
+//   containerd's runtime options.
+// Must not import: cgroups, runc, sandbox, shim/daemon, shim/diagnostics, shim/entry, shim/events,
+//   shim/invocation, shim/manager, shim/packaging, shim/socket, stdio, sys, task, ttrpc.
+
 /**
  * The shim config file (README "Shim config file"): the settings that are the shim's own, in TOML.
  *

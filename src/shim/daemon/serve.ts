@@ -1,3 +1,8 @@
+// Folder src/shim/daemon:
+// Owns: the serving daemon: the composition root of one daemon (task and sandbox services, socket, events, log
+//   FIFO, dump) and its shutdown.
+// Must not import: cgroups, runc, shim/entry, shim/manager, shim/packaging, stdio.
+
 /**
  * The shim daemon (shared/protocol.md §2.4): the composition root. Becomes a child subreaper, logs to the
  * bundle's `log` FIFO, serves the Task and Sandbox services over ttrpc on the socket `start` passed as fd 3,

@@ -1,3 +1,8 @@
+// Folder src/shim/diagnostics:
+// Owns: the daemon's SIGUSR1 state dump and the log FIFO to containerd.
+// Must not import: cgroups, runc, shim/config, shim/daemon, shim/entry, shim/invocation, shim/manager,
+//   shim/packaging, shim/socket, stdio, sys.
+
 /**
  * The daemon's state dump on SIGUSR1 (docs/debugging.md). containerd's Go shims log a goroutine stack dump
  * at info level on SIGUSR1 (`dumpStacks` in containerd's pkg/shim); a JS stack of the one thread says

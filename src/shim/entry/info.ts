@@ -1,3 +1,7 @@
+// Folder src/shim/entry:
+// Owns: the executable's entry: argv to action, -v, -info, -h, and the single executable's (SEA) entry.
+// Must not import: cgroups, runc, stdio.
+
 /**
  * The `-info` flag (shared/protocol.md §1.8): read an optional runtime-options `Any` on stdin and print a
  * `containerd.types.RuntimeInfo` protobuf, with the OCI runtime's `features` JSON as an `Any`.

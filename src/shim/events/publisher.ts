@@ -1,3 +1,8 @@
+// Folder src/shim/events:
+// Owns: events to containerd (ttrpc Events/Forward, or the publish binary).
+// Must not import: cgroups, runc, sandbox, shim/config, shim/daemon, shim/diagnostics, shim/entry,
+//   shim/invocation, shim/manager, shim/packaging, shim/socket, stdio, sys.
+
 /**
  * Event publishing to containerd (shared/protocol.md §5.2, peers.md §2.16): `Events/Forward` over ttrpc
  * on TTRPC_ADDRESS. One ordered queue and one sender: an event being retried holds back the ones behind

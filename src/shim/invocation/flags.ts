@@ -1,3 +1,8 @@
+// Folder src/shim/invocation:
+// Owns: what a shim process is given and answers by hand: flags, stdin, hand-encoded protobuf.
+// Must not import: cgroups, gen, runc, sandbox, shim/config, shim/daemon, shim/diagnostics, shim/entry,
+//   shim/events, shim/manager, shim/packaging, shim/socket, stdio, sys, task, ttrpc.
+
 /**
  * Command-line parsing for the shim binary, Go `flag` style (shared/protocol.md §1.2). Pure: no IO, no
  * imports, so `main.ts` can parse argv before it decides which action module to load.

@@ -1,3 +1,8 @@
+// Folder src/shim/manager:
+// Owns: the short-lived `start` and `delete` processes containerd runs (containerd's shim.Manager: Start/Stop):
+//   spawning or joining the daemon, its placement, containerd's version probe, a dead pod's orphans.
+// Must not import: cgroups, runc, sandbox, shim/daemon, shim/entry, shim/events, stdio, task, ttrpc.
+
 /**
  * The `delete` action (shared/protocol.md §1.6, peers.md §2.11): clean up container `-id` after its shim
  * is gone or after a normal teardown. Idempotent, touches only `-id` and its bundle, never the daemon; for a

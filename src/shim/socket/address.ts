@@ -1,3 +1,9 @@
+// Folder src/shim/socket:
+// Owns: the shim's socket: its address, binding, the inherited fd, the same-user check, and the Group/Join
+//   rendezvous (both sides).
+// Must not import: cgroups, runc, sandbox, shim/config, shim/daemon, shim/diagnostics, shim/entry, shim/events,
+//   shim/manager, shim/packaging, stdio, task.
+
 /**
  * Shim socket addresses (shared/protocol.md §2.1): `unix://<dir>/<sha256 hex of join(address, ns, group)>`,
  * the convention of the Go and Rust shim libraries, so two `start`s of one pod compute the same path.
