@@ -34,9 +34,9 @@ export function bucket(url: string, fn: string): string {
 
 function kind(p: Profile): string {
   const urls = p.nodes.map((n) => n.callFrame.url);
-  if (urls.some((u) => u.endsWith("/shim/serve.js"))) return "daemon";
-  if (urls.some((u) => u.endsWith("/shim/start.js"))) return "start";
-  if (urls.some((u) => u.endsWith("/shim/delete.js"))) return "delete";
+  if (urls.some((u) => u.endsWith("/shim/daemon/serve.js"))) return "daemon";
+  if (urls.some((u) => u.endsWith("/shim/manager/start.js"))) return "start";
+  if (urls.some((u) => u.endsWith("/shim/manager/delete.js"))) return "delete";
   return "other";
 }
 

@@ -16,7 +16,7 @@ if [ ! -d "$root/.deps/containerd" ] || [ ! -d "$root/node_modules" ]; then
   echo "[demo] installing dependencies (scripts/install-deps.sh)"
   bash scripts/install-deps.sh
 fi
-if [ ! -f dist/src/shim/main.js ] || [ ! -f dist/test/helpers/containerd.js ] ||
+if [ ! -f dist/src/shim/entry/main.js ] || [ ! -f dist/test/helpers/containerd.js ] ||
    [ -n "$(find src test -name '*.ts' -newer dist/test/helpers/containerd.js -print -quit)" ]; then
   echo "[demo] building"
   npm run --silent build || echo "[demo] the build reported type errors; continuing with what tsc emitted" >&2

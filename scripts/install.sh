@@ -39,7 +39,7 @@ share="$prefix/share/$name"
 manifest="$share/manifest"
 
 # Manifest lines: "file PATH"; "cache PATH", written by the installed binary at first use (koffi's
-# native module, src/shim/sea-koffi.ts); "dir PATH", created by the install, removed when empty.
+# native module, src/shim/packaging/sea-koffi.ts); "dir PATH", created by the install, removed when empty.
 uninstall_manifest() {
   local kind path dirs=()
   [ -f "$manifest" ] || die "nothing to uninstall: no $manifest"

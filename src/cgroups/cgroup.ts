@@ -1,3 +1,8 @@
+// Folder src/cgroups:
+// Owns: a container's cgroup (found from its init pid, on unified, hybrid or legacy hosts), its stats as
+//   cgroups v1/v2 Metrics, and the cgroupfs text parsers; used by task and sandbox.
+// Must not import: runc, sandbox, shim, stdio, task, ttrpc.
+
 /**
  * A container's cgroup: found once from its init pid at create (`/proc/<pid>/cgroup` mapped onto the
  * cgroup mounts of `/proc/self/mountinfo`) and kept until Delete, so Stats still answers after the init

@@ -1,3 +1,8 @@
+// Folder src/runc:
+// Owns: the runc CLI client: command lines, spawning runc, parsing its output and pid files, and mapping its
+//   failures to ShimError (the only place that branches on runc's message text).
+// Must not import: cgroups, gen, sandbox, shim, stdio, task, ttrpc.
+
 /**
  * Pure builders of runc command lines (protocol.md §8). Each returns the exact argv after the binary
  * name, without global flags (see `globalArgs`). No IO here, so every command line is unit-tested as data.

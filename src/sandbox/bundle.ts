@@ -1,3 +1,8 @@
+// Folder src/sandbox:
+// Owns: the containerd.runtime.sandbox.v1 Sandbox service: the pod's sandbox bundle, spec and rootfs, the pause
+//   process run with runc, CRI pod files and config.
+// Must not import: shim, stdio, task.
+
 /**
  * The sandbox bundle the shim writes itself: containerd hands over a directory with no `config.json`
  * and no rootfs (protocol.md §2.2), so the shim adds a rootfs holding only the pause binary and the

@@ -1,3 +1,8 @@
+// Folder src/stdio:
+// Owns: a process's stdio: FIFOs, pipes, file:// and binary:// logging, the console socket and pty copies, and
+//   output-stall handling.
+// Must not import: cgroups, gen, runc, sandbox, shim, task, ttrpc.
+
 /**
  * Logging binaries (`binary://` and `binary-v2://`, protocol.md §4.6): the logger reads the container's
  * stdout and stderr pipes directly on fds 3 and 4 and reports readiness on fd 5.

@@ -1,3 +1,8 @@
+// Folder src/sys:
+// Owns: the only native code (koffi on Node, bun:ffi on Bun) behind one seam: subreaper and reaping, pipe2, fds
+//   and fd streams, eventfd, SCM_RIGHTS, SO_PEERCRED, mount.
+// Must not import: cgroups, gen, runc, sandbox, shim, stdio, task, ttrpc.
+
 /** Reading an eventfd's counter, shared by both sides of the native seam (ffi-node.ts, ffi-bun.ts). */
 import { readSync } from "node:fs";
 

@@ -21,7 +21,7 @@
  */
 import { createRequire } from "node:module";
 import { readEventfdCounter } from "./counter.js";
-import type { Block, Natives, Watch } from "./ffi.js";
+import type { Block, Natives, Watch } from "./ffi-types.js";
 
 /** The parts of bun:ffi used here (typed locally: the project does not depend on bun-types). */
 interface BunFfi {

@@ -9,7 +9,7 @@
  */
 import { createRequire } from "node:module";
 import { readEventfdCounter } from "./counter.js";
-import type { Block, Natives, Watch } from "./ffi.js";
+import type { Block, Natives, Watch } from "./ffi-types.js";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- koffi functions are untyped; `any` stays in this file */
 type CFn = (...args: any[]) => any;

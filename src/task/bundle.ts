@@ -1,3 +1,8 @@
+// Folder src/task:
+// Owns: the containerd.task.v2 Task service: containers and exec processes, their state machine, IO, exit
+//   routing, OOM, checkpoint/restore, events and state snapshots.
+// Must not import: sandbox, shim.
+
 /**
  * What the task service reads from and writes to a bundle: config.json facts, options.json/runtime
  * (read back by the `delete` action), and id validation.

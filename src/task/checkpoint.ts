@@ -7,12 +7,12 @@
 import { copyFile, mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { codeOf, invalidArgument, ShimError } from "../errdefs.js";
-import { criuFailure, readPidFile } from "../runc/index.js";
-import type { Container } from "./container.js";
-import { ioOpts } from "./container.js";
-import { prepareIO, type PreparedIO } from "./io.js";
-import type { AnyLike } from "./options.js";
+import type { Logger } from "../log.js";
+import { criuFailure, readPidFile, type Runc } from "../runc/index.js";
+import { prepareIO, type IOOptions, type PreparedIO } from "./io.js";
+import type { AnyLike, RuntimeOptions } from "./options.js";
 import { typeName } from "./options.js";
+import type { Proc } from "./process.js";
 
 /** `containerd.runc.v1.CheckpointOptions`, normalized. */
 export interface CheckpointOpts {
@@ -32,6 +32,20 @@ export interface CheckpointOpts {
 export interface RestoreSource {
   imagePath: string;
   parentPath: string;
+}
+
+/**
+ * What checkpoint and restore need of a container (a Container is one). A structural type, so that this
+ * module does not import container.ts, which imports it.
+ */
+export interface CriuTarget {
+  readonly id: string;
+  readonly bundle: string;
+  readonly logFile: string;
+  readonly runc: Runc;
+  readonly options: RuntimeOptions;
+  readonly init: Proc;
+  readonly env: { readonly log: Logger };
 }
 
 /** Decoder of the CheckpointOptions message, injected so this module stays free of generated code. */
@@ -65,7 +79,7 @@ function decodeKnown(any: AnyLike, decode: CheckpointCodec) {
 }
 
 /** `runc checkpoint` of the init of `c` into `imageDir` (the request's path). Allowed when running or paused. */
-export async function checkpointTask(c: Container, imageDir: string, o: CheckpointOpts, signal?: AbortSignal): Promise<void> {
+export async function checkpointTask(c: CriuTarget, imageDir: string, o: CheckpointOpts, signal?: AbortSignal): Promise<void> {
   c.init.require(["running", "paused"], "checkpoint");
   const imagePath = imageDir || o.imagePath || c.options.criuImagePath || "";
   if (imagePath === "") throw invalidArgument(`Cannot checkpoint task "${c.id}": no image path given`);
@@ -97,12 +111,13 @@ export async function checkpointTask(c: Container, imageDir: string, o: Checkpoi
 
 /**
  * Start of a container created from a checkpoint: `runc restore --detach` with the container's stdio,
- * then the pid from `init.pid`. Returns the pid; the caller publishes /tasks/start.
+ * then the pid from `init.pid`. `ioOptions` are those of the container's processes. Returns the pid; the
+ * caller publishes /tasks/start.
  */
-export async function restoreInit(c: Container, from: RestoreSource, signal?: AbortSignal): Promise<number> {
+export async function restoreInit(c: CriuTarget, from: RestoreSource, ioOptions: IOOptions, signal?: AbortSignal): Promise<number> {
   const init = c.init;
   const pidFile = path.join(c.bundle, "init.pid");
-  let io: PreparedIO | undefined = await prepareIO(init.stdio, ioOpts(c.id, c.env, c.options, signal));
+  let io: PreparedIO | undefined = await prepareIO(init.stdio, ioOptions);
   const workPath = c.options.criuWorkPath || undefined;
   try {
     await c.runc.restore(c.id, {
@@ -130,7 +145,7 @@ export async function restoreInit(c: Container, from: RestoreSource, signal?: Ab
  * Copies CRIU's log next to the bundle (`criu-dump.log` for checkpoint, as the runc shim does) and
  * rethrows with CRIU's first error line. A CRIU that cannot even start on this kernel is FailedPrecondition.
  */
-async function explainCriuFailure(c: Container, op: string, logPath: string, err: unknown): Promise<ShimError> {
+async function explainCriuFailure(c: CriuTarget, op: string, logPath: string, err: unknown): Promise<ShimError> {
   const kept = path.join(c.bundle, op === "checkpoint" ? "criu-dump.log" : "criu-restore.log");
   const text = await readFile(logPath, "utf8").catch(() => undefined);
   const base = err instanceof Error ? err.message : String(err);

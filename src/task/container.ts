@@ -135,7 +135,7 @@ export class Container implements ExitTarget {
       const from = this.restoreFrom;
       if (from === undefined) await this.runc.start(this.id, { logFile: this.logFile, signal });
       else {
-        this.init.pid = await restoreInit(this, from, signal);
+        this.init.pid = await restoreInit(this, from, ioOpts(this.id, this.env, this.options, signal), signal);
         this.restoreFrom = undefined;
         await this.watchCgroup();
       }

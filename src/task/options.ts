@@ -33,7 +33,7 @@ export interface OptionCodecs {
   runtimeOptions(value: Uint8Array): { configBody?: Uint8Array | null; configPath?: string | null };
 }
 
-/** The shim config file as a Create needs it (src/shim/config.ts `ShimConfig` satisfies it). */
+/** The shim config file as a Create needs it (src/shim/config/config.ts `ShimConfig` satisfies it). */
 export interface TaskConfig {
   /** The OCI runtime binary, used when the runtime options give no BinaryName. */
   runtime?: string;

@@ -33,7 +33,7 @@ export interface TaskServiceDeps {
   publisher: Publisher;
   log: Logger;
   shimPid: number;
-  /** Loads the shim config file for each Create (src/shim/config.ts); default: no file. */
+  /** Loads the shim config file for each Create (src/shim/config/config.ts); default: no file. */
   loadConfig?: ConfigLoader;
   /** Bounds of the exit router's waits (tests shorten them); defaults in exits.ts. */
   exitLimits?: Partial<ExitLimits>;

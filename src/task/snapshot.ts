@@ -1,5 +1,5 @@
 /**
- * Plain snapshots of the task service's state, for the daemon's SIGUSR1 dump (src/shim/dump.ts). Only
+ * Plain snapshots of the task service's state, for the daemon's SIGUSR1 dump (src/shim/diagnostics/dump.ts). Only
  * reads: a snapshot never changes a container, and it holds no reference to one.
  */
 import type { Container } from "./container.js";

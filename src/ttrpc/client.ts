@@ -1,3 +1,8 @@
+// Folder src/ttrpc:
+// Owns: the ttrpc protocol: frame codec, request/response envelopes, server and client, services, and the table
+//   of gRPC status codes.
+// Must not import: cgroups, runc, sandbox, shim, stdio, sys, task.
+
 /**
  * ttrpc client: unary calls over one unix-socket connection, many in flight at once. Stream ids are
  * odd and increasing (1, 3, 5, ...), as the Go client allocates them.

@@ -44,7 +44,7 @@ perVersion("shim config file (ctr)", (get) => {
     assert.notEqual(r.code, 0, describe(c, "ctr run", r));
     assert.match(r.stderr, new RegExp(`${cfg.replace(/\./g, "\\.")}: unknown key "grouping_mode" \\(line 2\\)`), describe(c, "ctr run", r));
     // ctr shows only the message; that the code is InvalidArgument is checked on the daemon itself
-    // (test/shim/config.test.ts), and by containerd's own wording where it adds one.
+    // (test/shim/config/config.test.ts), and by containerd's own wording where it adds one.
     await c.ctr(["container", "delete", "bk1"]);
     await assertNoLeftovers(c, "bk1");
   });

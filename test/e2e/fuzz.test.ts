@@ -21,7 +21,7 @@ import { ttrpc } from "../../src/gen/ttrpc.js";
 import { makeBundle, requireRoot } from "../helpers/rootfs.js";
 import { waitFor, withTimeout } from "../helpers/wait.js";
 import { Empty, startShim, T, type SandboxShim } from "../sandbox/harness.js";
-import { alive } from "../shim/run.js";
+import { alive } from "../helpers/shim.js";
 import { mutate, oversizedStart, randomProto, requestBytes, requestFrame, Rng, stringPool, truncatedFrame, type Targets } from "./fuzz-inputs.js";
 
 const TARGET = Number(process.env["FUZZ_INPUTS"] ?? 50_000);

@@ -9,7 +9,7 @@ import { suite, test, type TestContext } from "node:test";
 import { isCode } from "../../src/errdefs.js";
 import { Logger, MemorySink } from "../../src/log.js";
 import { CriRoot, decodePluginsResponse, encodePluginsRequest, queryContainerdRoot } from "../../src/sandbox/criroot.js";
-import { tempDir } from "../shim/run.js";
+import { tempDir } from "../helpers/shim.js";
 import { contentPlugin, fakeIntrospection, PluginsRequest, PluginsResponse, type FakeAnswer, type FakeIntrospection } from "./fake-introspection.js";
 
 const FILTER = "type==io.containerd.content.v1,id==content";

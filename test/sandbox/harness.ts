@@ -12,12 +12,12 @@ import type { TestContext } from "node:test";
 import { runtime } from "../../src/gen/crisandbox.js";
 import { containerd as sbx } from "../../src/gen/sandbox.js";
 import { containerd as tsk, google } from "../../src/gen/task.js";
-import { SOCKET_DIR_ENV } from "../../src/shim/address.js";
+import { SOCKET_DIR_ENV } from "../../src/shim/socket/address.js";
 import { Client, Server, unary, type MessageType } from "../../src/ttrpc/index.js";
 import { ociSpec, makeRootfs } from "../helpers/rootfs.js";
 import { waitFor } from "../helpers/wait.js";
 import { contentPlugin, fakeIntrospection, type FakeIntrospection } from "./fake-introspection.js";
-import { alive, daemonsFor, runShim, tempDir } from "../shim/run.js";
+import { alive, daemonsFor, runShim, tempDir } from "../helpers/shim.js";
 
 export const S = sbx.runtime.sandbox.v1;
 export const T = tsk.task.v2;

@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { before, test } from "node:test";
 import { waitFor } from "../helpers/wait.js";
-import { alive, tempDir } from "../shim/run.js";
+import { alive, tempDir } from "../helpers/shim.js";
 import { createAndStart, requireSandboxPrereqs, S, startShim } from "./harness.js";
 
 const FAULT_RUNC = fileURLToPath(new URL("../../../test/fixtures/fault-runc", import.meta.url));

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { before, suite, test } from "node:test";
 import { waitFor } from "../helpers/wait.js";
-import { alive } from "../shim/run.js";
+import { alive } from "../helpers/shim.js";
 import { createAndStart, podConfig, requireSandboxPrereqs, S, startShim, T, waitShimGone, type SandboxShim } from "./harness.js";
 
 const NOW_S = (): number => Math.floor(Date.now() / 1000);

@@ -9,7 +9,7 @@ import { before, suite, test } from "node:test";
 import { runtime } from "../../src/gen/crisandbox.js";
 import { mountsUnder } from "../helpers/procs.js";
 import { waitFor } from "../helpers/wait.js";
-import { alive } from "../shim/run.js";
+import { alive } from "../helpers/shim.js";
 import { createAndStart, nsOf, podConfig, podContainerBundle, requireSandboxPrereqs, S, startShim, T, waitShimGone, type SandboxShim } from "./harness.js";
 
 const NODE = runtime.v1.NamespaceMode.NODE;

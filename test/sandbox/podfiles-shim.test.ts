@@ -7,7 +7,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { before, suite, test } from "node:test";
-import { alive } from "../shim/run.js";
+import { alive } from "../helpers/shim.js";
 import { podConfig, requireSandboxPrereqs, S, startShim, waitShimGone, type SandboxShim } from "./harness.js";
 
 const read = (p: string): string => readFileSync(p, "utf8");

@@ -9,7 +9,7 @@ import path from "node:path";
 import { suite, test } from "node:test";
 import { isCode } from "../../src/errdefs.js";
 import { hostnameContent, podFilePaths, removePodFiles, resolvConfContent, writePodFiles } from "../../src/sandbox/podfiles.js";
-import { tempDir } from "../shim/run.js";
+import { tempDir } from "../helpers/shim.js";
 
 const mode = (p: string): number => statSync(p).mode & 0o777;
 const read = (p: string): string => readFileSync(p, "utf8");

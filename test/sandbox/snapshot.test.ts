@@ -1,6 +1,6 @@
 // SandboxService.snapshot(): what the daemon's SIGUSR1 dump shows of sandboxes (docs/debugging.md), in-process.
 // Only Create/Stop/Shutdown of a sandbox that never started are driven here (no runc needed); a running
-// pause process in the dump is checked through the shim binary (test/shim/dump-signal.test.ts).
+// pause process in the dump is checked through the shim binary (test/shim/diagnostics/dump-signal.test.ts).
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -1,4 +1,4 @@
-// SO_PEERCRED through koffi, and the shim's same-user hook built on it (src/shim/socket.ts).
+// SO_PEERCRED through koffi, and the shim's same-user hook built on it (src/shim/socket/socket.ts).
 import assert from "node:assert/strict";
 import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import net from "node:net";
@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { suite, test, type TestContext } from "node:test";
 import { Logger, MemorySink } from "../../src/log.js";
-import { requireSameUser } from "../../src/shim/socket.js";
+import { requireSameUser } from "../../src/shim/socket/socket.js";
 import { peerCredentials } from "../../src/sys/index.js";
 import { within } from "./util.js";
 

@@ -10,7 +10,7 @@ import path from "node:path";
 import { containerd as boot } from "../../src/gen/bootstrap.js";
 import { containerd } from "../../src/gen/task.js";
 import { Logger } from "../../src/log.js";
-import { resolveShimConfig } from "../../src/shim/config.js";
+import { resolveShimConfig } from "../../src/shim/config/config.js";
 import { Reaper, setChildSubreaper } from "../../src/sys/index.js";
 import { TaskService } from "../../src/task/index.js";
 import type { CallContext } from "../../src/ttrpc/index.js";
@@ -53,7 +53,7 @@ export function makeService(opts: { exitLimits?: ConstructorParameters<typeof Ta
     publisher: { publish: (topic, _t, value) => { events.push({ topic, value }); timeline.push(topic); } },
     log: new Logger(),
     shimPid: process.pid,
-    // As the daemon does (src/shim/serve.ts), without the host's SHIM_TS_CONFIG/SHIM_TS_GROUPING.
+    // As the daemon does (src/shim/daemon/serve.ts), without the host's SHIM_TS_CONFIG/SHIM_TS_GROUPING.
     loadConfig: (configPath) => resolveShimConfig({}, configPath),
     exitLimits: opts.exitLimits,
   });

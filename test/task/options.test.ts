@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { suite, test } from "node:test";
 import { ShimError } from "../../src/errdefs.js";
-import { resolveShimConfig, RUNTIME_OPTION_KEYS } from "../../src/shim/config.js";
+import { resolveShimConfig, RUNTIME_OPTION_KEYS } from "../../src/shim/config/config.js";
 import { containerd, runtimeoptions } from "../../src/gen/bootstrap.js";
 import { parseOptions, parseTomlTable } from "../../src/task/options.js";
 
