@@ -74,23 +74,27 @@ const embeddedKoffi: esbuild.Plugin = {
     build.onResolve({ filter: /^node:module$/ }, (args) => (args.importer.startsWith(sysDir) ? { path: seaKoffi } : undefined));
   },
 };
+/** Bundles src/shim/entry/sea.ts into one CommonJS file for an engine; returns the bundled files. */
+async function bundleShim(outfile: string, facts: object, plugin: esbuild.Plugin, engine: Partial<esbuild.BuildOptions>): Promise<string[]> {
+  const result = await esbuild.build({
+    entryPoints: [path.join(root, "src", "shim", "entry", "sea.ts")],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    // import.meta.url (the launcher's paths, unused here) is the executable's own URL.
+    banner: { js: 'var __shimImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;' },
+    define: { "import.meta.url": "__shimImportMetaUrl", SHIM_TS_PACKAGED: JSON.stringify(facts) },
+    plugins: [plugin],
+    legalComments: "none",
+    logLevel: "warning",
+    metafile: true,
+    ...engine,
+  });
+  return Object.keys(result.metafile.inputs);
+}
 const bundle = path.join(work, "shim.cjs");
-const result = await esbuild.build({
-  entryPoints: [path.join(root, "src", "shim", "entry", "sea.ts")],
-  outfile: bundle,
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node24",
-  // import.meta.url (the launcher's paths, unused here) is the executable's own URL.
-  banner: { js: 'var __seaImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;' },
-  define: { "import.meta.url": "__seaImportMetaUrl", SHIM_TS_PACKAGED: JSON.stringify(packaged) },
-  plugins: [embeddedKoffi],
-  legalComments: "none",
-  logLevel: "warning",
-  metafile: true,
-});
-const inputs = Object.keys(result.metafile.inputs);
+const inputs = await bundleShim(bundle, packaged, embeddedKoffi, { target: "node24" });
 if (!inputs.some((i) => i.endsWith("src/shim/packaging/sea-koffi.ts"))) throw new Error("the bundle does not use the embedded koffi");
 if (inputs.some((i) => i.includes("node_modules/koffi/"))) throw new Error("the bundle pulled in koffi's own loader");
 step(`bundled ${inputs.length} modules, ${statSync(bundle).size} bytes`);
@@ -121,15 +125,21 @@ try {
 } finally {
   console.warn = warn;
 }
-// Copied in small writes rather than renamed: postject writes the file in one go, which leaves it in the
-// page cache as large folios, and a process mapping it then counts whole folios (measured: 49 MB of RSS
-// from the file instead of 32 MB for an idle SEA, until the cache is dropped). An installed copy is fine.
-mkdirSync(path.dirname(out), { recursive: true });
-copyInChunks(tmp, `${out}.tmp`);
-renameSync(`${out}.tmp`, out);
-rmSync(work, { recursive: true, force: true });
-const v = execFileSync(out, ["-v"], { encoding: "utf8", env: {} });
-step(`wrote ${path.relative(root, out)}, ${statSync(out).size} bytes: ${v.trim().replace(/\n/g, ", ")}`);
+/**
+ * Puts the finished `built` at `to`, removes `workDir` and runs `to -v`. Copied in small writes rather than
+ * renamed: postject writes the file in one go, which leaves it in the page cache as large folios, and a
+ * process mapping it then counts whole folios (measured: 49 MB of RSS from the file instead of 32 MB for an
+ * idle SEA, until the cache is dropped). An installed copy is fine.
+ */
+function publish(built: string, to: string, workDir: string): void {
+  mkdirSync(path.dirname(to), { recursive: true });
+  copyInChunks(built, `${to}.tmp`);
+  renameSync(`${to}.tmp`, to);
+  rmSync(workDir, { recursive: true, force: true });
+  const v = execFileSync(to, ["-v"], { encoding: "utf8", env: {} });
+  step(`wrote ${path.relative(root, to)}, ${statSync(to).size} bytes: ${v.trim().replace(/\n/g, ", ")}`);
+}
+publish(tmp, out, work);
 
 // --- the Bun single executable: release/bun/containerd-shim-ts-v2 (installed under the same name) ---
 // esbuild bundles src/shim/entry/sea.ts once more, as for the SEA but for Bun: src/sys's `node:module`
@@ -167,22 +177,7 @@ export function createRequire() {
     },
   };
   const bunBundle = path.join(bunWork, "shim.cjs");
-  const r = await esbuild.build({
-    entryPoints: [path.join(root, "src", "shim", "entry", "sea.ts")],
-    outfile: bunBundle,
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "esnext",
-    external: ["bun:ffi"],
-    banner: { js: 'var __bunImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;' },
-    define: { "import.meta.url": "__bunImportMetaUrl", SHIM_TS_PACKAGED: JSON.stringify({ engine: "bun", version }) },
-    plugins: [bunRequire],
-    legalComments: "none",
-    logLevel: "warning",
-    metafile: true,
-  });
-  const bunInputs = Object.keys(r.metafile.inputs);
+  const bunInputs = await bundleShim(bunBundle, { engine: "bun", version }, bunRequire, { target: "esnext", external: ["bun:ffi"] });
   if (!bunInputs.some((i) => i.endsWith("src/sys/ffi-bun.ts"))) throw new Error("the Bun bundle lacks src/sys/ffi-bun.ts");
   if (bunInputs.some((i) => i.includes("koffi"))) throw new Error(`the Bun bundle pulled in koffi: ${bunInputs.filter((i) => i.includes("koffi")).join(", ")}`);
   if (/node:sea|getRawAsset/.test(readFileSync(bunBundle, "utf8"))) throw new Error("the Bun bundle refers to the SEA's assets");
@@ -192,10 +187,5 @@ export function createRequire() {
     `--compile-executable-path=${BUN}`, "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
     "--no-compile-autoload-tsconfig", "--no-compile-autoload-package-json", bunBundle, "--outfile", tmpBun],
   { stdio: ["ignore", "ignore", "inherit"], env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: bunWork } });
-  mkdirSync(path.dirname(bunOut), { recursive: true });
-  copyInChunks(tmpBun, `${bunOut}.tmp`);
-  renameSync(`${bunOut}.tmp`, bunOut);
-  rmSync(bunWork, { recursive: true, force: true });
-  const bv = execFileSync(bunOut, ["-v"], { encoding: "utf8", env: {} });
-  step(`wrote ${path.relative(root, bunOut)}, ${statSync(bunOut).size} bytes: ${bv.trim().replace(/\n/g, ", ")}`);
+  publish(tmpBun, bunOut, bunWork);
 }
