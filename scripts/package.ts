@@ -91,7 +91,7 @@ async function bundleShim(outfile: string, facts: object, plugin: esbuild.Plugin
     metafile: true,
     ...engine,
   });
-  return Object.keys(result.metafile.inputs);
+  return Object.keys(result.metafile?.inputs ?? {});
 }
 const bundle = path.join(work, "shim.cjs");
 const inputs = await bundleShim(bundle, packaged, embeddedKoffi, { target: "node24" });
