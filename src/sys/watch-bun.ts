@@ -52,6 +52,7 @@ class Poller {
   private worker: Worker | undefined;
   private wake = -1;
   private high = 0;
+  private restarts = 0;
 
   constructor(private readonly c: WatchLibc, private readonly onEmpty: (p: Poller) => void) {}
 
@@ -133,7 +134,10 @@ class Poller {
     worker.once("exit", () => {
       watchStats.polls += Atomics.load(this.t, POLLS);
       watchStats.exited++;
+      this.worker = undefined;
       this.c.close(wake);
+      // Ended without being stopped (it failed): a new one takes over the armed slots, once.
+      if (Atomics.load(this.t, STOP) === 0 && this.entries.size > 0 && this.restarts++ === 0) this.start();
       if (watchStats.exited === watchStats.workers) {
         const waiters = exitWaiters;
         exitWaiters = [];
