@@ -11,8 +11,8 @@
  *   reported on the next turn of the loop without waiting for the Worker; the Worker only polls fds that were
  *   not ready, and poll(2) is level-triggered, so readiness between that look and the Worker's poll is seen.
  * - The Worker starts with the first fd that has to be waited for (measured: 10-40 ms on Bun 1.4.5, and about
- *   6-7 MiB private memory while it runs), and ends once no watch is left: the table's STOP word is set and
- *   it is woken; its wake-up eventfd is closed at its exit. It is unref'd while every watch is, so it never
+ *   6-7 MiB private memory while it runs), and ends {@link LINGER_MS} after the last watch closed (unless a
+ *   new one came): the table's STOP word is set and it is woken; its wake-up eventfd is closed at its exit. It is unref'd while every watch is, so it never
  *   keeps the process alive on its own.
  */
 import { writeSync } from "node:fs";
@@ -22,6 +22,8 @@ import { ARMED, FIRED, FREE, GEN_STEP, HIGH, POLLS, STOP, slotEvents, slotFd, sl
 
 /** Watches one process can hold at once (the table is 12 bytes a watch). */
 export const CAPACITY = 4096;
+/** How long a Worker outlives its last watch. */
+export const LINGER_MS = 1000;
 const POLLNVAL = 0x20;
 const EFD_NONBLOCK = 0o4000;
 const EFD_CLOEXEC = 0o2000000;
@@ -53,10 +55,12 @@ class Poller {
   private wake = -1;
   private high = 0;
   private restarts = 0;
+  private linger: NodeJS.Timeout | undefined;
 
   constructor(private readonly c: WatchLibc, private readonly onEmpty: (p: Poller) => void) {}
 
   add(fd: number, events: number, gen: number, cb: () => void): number {
+    clearTimeout(this.linger);
     const s = this.free.pop() ?? this.high++;
     if (s >= CAPACITY) throw new Error(`Cannot watch fd ${fd}: ${CAPACITY} watches already`);
     Atomics.store(this.t, slotFd(s), fd);
@@ -91,12 +95,15 @@ class Poller {
     this.entries.delete(s);
     Atomics.store(this.t, slotWord(s), gen * GEN_STEP + FREE);
     this.free.push(s);
+    this.kick(); // the Worker lets go of the fd (its poll(2) holds the file open)
+    this.refresh();
     if (this.entries.size === 0) {
-      this.stop();
-      this.onEmpty(this);
-    } else {
-      this.kick(); // the Worker lets go of the fd (its poll(2) holds the file open)
-      this.refresh();
+      // A one-shot timer, not a periodic one: a tty start watches its console socket, then soon after the
+      // container's OOM eventfd (cgroup v1), and should not boot a second Worker for it.
+      this.linger = setTimeout(() => {
+        this.stop();
+        this.onEmpty(this);
+      }, LINGER_MS).unref();
     }
   }
 
