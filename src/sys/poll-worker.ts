@@ -7,7 +7,7 @@
  */
 import { createRequire } from "node:module";
 import { parentPort, workerData } from "node:worker_threads";
-import { ARMED, FIRED, HIGH, POLLS, SLOT0, STATE_MASK, STOP, WAKE_EVENTS, slotFd, slotEvents, slotWord } from "./watch-table.js";
+import { ARMED, FIRED, HIGH, POLLS, STATE_MASK, STOP, WAKE_EVENTS, slotFd, slotEvents, slotWord } from "./watch-table.js";
 
 interface Ffi {
   dlopen(path: string, symbols: Record<string, { args: string[]; returns: string }>): {

@@ -139,7 +139,7 @@ class Poller {
     });
     worker.on("error", (err) => process.emitWarning(`fd watch Worker failed: ${String(err)}`));
     worker.once("exit", () => {
-      watchStats.polls += Atomics.load(this.t, POLLS);
+      watchStats.polls += Atomics.exchange(this.t, POLLS, 0);
       watchStats.exited++;
       this.worker = undefined;
       this.c.close(wake);
@@ -167,7 +167,6 @@ class Poller {
   polls(): number {
     return Atomics.load(this.t, POLLS);
   }
-
 }
 
 let current: Poller | undefined;
