@@ -143,7 +143,7 @@ publish(tmp, out, work);
 
 // --- the Bun single executable: release/bun/containerd-shim-ts-v2 (installed under the same name) ---
 // esbuild bundles src/shim/entry/sea.ts once more, as for the SEA but for Bun: src/sys's `node:module`
-// resolves to a stand-in whose createRequire hands ffi.ts the bundled ffi-bun.ts and ffi-bun.ts Bun's own
+// resolves to a stand-in whose createRequire hands ffi.ts the bundled bun/ffi.ts and bun/ffi.ts Bun's own
 // `bun:ffi`, and throws for anything else (koffi above all: Bun never loads it, and the file carries no
 // koffi and no SEA asset). Then `bun build --compile --bytecode` turns that one CommonJS file into the
 // executable, with the Bun of node_modules (never one from PATH) as the runtime it embeds.
@@ -155,7 +155,7 @@ if (!existsSync(BUN)) {
   const bunWork = path.join(root, "release", ".build-bun");
   rmSync(bunWork, { recursive: true, force: true });
   mkdirSync(bunWork, { recursive: true });
-  const ffiBun = path.join(root, "src", "sys", "ffi-bun.ts");
+  const ffiBun = path.join(root, "src", "sys", "bun", "ffi.ts");
   const bunRequire: esbuild.Plugin = {
     name: "bun-require",
     setup(build) {
@@ -167,7 +167,7 @@ if (!existsSync(BUN)) {
         contents: `import * as ffiBun from ${JSON.stringify(ffiBun)};
 export function createRequire() {
   return (id) => {
-    if (id === "./ffi-bun.js") return ffiBun;
+    if (id === "./bun/ffi.js") return ffiBun;
     if (id === "bun:ffi") return require("bun:ffi");
     throw new Error("the Bun single executable does not load " + id);
   };
@@ -176,9 +176,18 @@ export function createRequire() {
       }));
     },
   };
+  // The fd-watching Worker (src/sys/bun/poll-worker.ts) has no file beside the executable: its bundled
+  // CommonJS source goes into the shim as SHIM_TS_POLL_WORKER, and src/sys/bun/watch.ts evaluates it.
+  const worker = await esbuild.build({
+    entryPoints: [path.join(root, "src", "sys", "bun", "poll-worker.ts")],
+    bundle: true, write: false, platform: "node", format: "cjs", target: "esnext", external: ["bun:ffi"],
+    define: { "import.meta.url": JSON.stringify("file:///") }, legalComments: "none", logLevel: "warning",
+  });
+  const workerSource = worker.outputFiles[0]!.text;
   const bunBundle = path.join(bunWork, "shim.cjs");
-  const bunInputs = await bundleShim(bunBundle, { engine: "bun", version }, bunRequire, { target: "esnext", external: ["bun:ffi"] });
-  if (!bunInputs.some((i) => i.endsWith("src/sys/ffi-bun.ts"))) throw new Error("the Bun bundle lacks src/sys/ffi-bun.ts");
+  const bunInputs = await bundleShim(bunBundle, { engine: "bun", version }, bunRequire,
+    { target: "esnext", external: ["bun:ffi"], define: { "import.meta.url": "__shimImportMetaUrl", SHIM_TS_PACKAGED: JSON.stringify({ engine: "bun", version }), SHIM_TS_POLL_WORKER: JSON.stringify(workerSource) } });
+  if (!bunInputs.some((i) => i.endsWith("src/sys/bun/ffi.ts"))) throw new Error("the Bun bundle lacks src/sys/bun/ffi.ts");
   if (bunInputs.some((i) => i.includes("koffi"))) throw new Error(`the Bun bundle pulled in koffi: ${bunInputs.filter((i) => i.includes("koffi")).join(", ")}`);
   if (/node:sea|getRawAsset/.test(readFileSync(bunBundle, "utf8"))) throw new Error("the Bun bundle refers to the SEA's assets");
   step(`bundled ${bunInputs.length} modules for Bun, ${statSync(bunBundle).size} bytes`);

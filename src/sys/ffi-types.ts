@@ -1,5 +1,5 @@
 /**
- * The types of the native seam (ffi.ts): what ffi-node.ts and ffi-bun.ts implement. Apart from ffi.ts so
+ * The types of the native seam (ffi.ts): what ffi-node.ts and bun/ffi.ts implement. Apart from ffi.ts so
  * that the implementations import their contract without importing the module that loads them.
  */
 /** Memory at a fixed address (for structs holding pointers, like recvmsg's msghdr). Free it once. */
@@ -13,7 +13,7 @@ export interface Block {
 export interface Watch {
   /** Stops watching (idempotent). The fd is left open: its owner closes it. */
   close(): void;
-  /** The watch no longer keeps the process alive (where the runtime allows it; see ffi-bun.ts). */
+  /** The watch no longer keeps the process alive (where the runtime allows it; see bun/ffi.ts). */
   unref(): void;
 }
 

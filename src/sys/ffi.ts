@@ -1,7 +1,7 @@
 /**
  * The one seam between src/sys and native code: the raw libc calls and the fd watching that the rest of
  * src/sys (libc.ts, eventfd.ts) is built on. Two implementations with the same behaviour: koffi on Node
- * (ffi-node.ts) and `bun:ffi` on Bun (ffi-bun.ts), chosen once, on first use, by `process.versions.bun`.
+ * (ffi-node.ts) and `bun:ffi` on Bun (bun/ffi.ts), chosen once, on first use, by `process.versions.bun`.
  * Nothing outside src/sys imports this file. Calls return libc's raw result (negative on failure, then
  * {@link Natives.errno} tells why); they never throw for a failing call.
  */
@@ -20,8 +20,8 @@ let loaded: Natives | undefined;
 export function natives(): Natives {
   if (loaded) return loaded;
   if (RUNTIME === "bun") {
-    // Only Bun may load ffi-bun.js (it requires "bun:ffi"); Bun's require() loads ES modules.
-    const bun = createRequire(import.meta.url)("./ffi-bun.js") as typeof import("./ffi-bun.js");
+    // Only Bun may load bun/ffi.js (it requires "bun:ffi"); Bun's require() loads ES modules.
+    const bun = createRequire(import.meta.url)("./bun/ffi.js") as typeof import("./bun/ffi.js");
     loaded = bun.bunNatives();
   } else {
     loaded = nodeNatives();

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { after, before, suite, test } from "node:test";
-import { SHIM_BINARY, VERSIONS, runCapture, startContainerd, type Containerd } from "../helpers/containerd.js";
+import { SHIM_BINARY, VERSIONS, ctrBinary, runCapture, startContainerd, type Containerd } from "../helpers/containerd.js";
 import { BUSYBOX_REF, REPO_ROOT } from "../helpers/image.js";
 import { PLACEMENTS, linkableTempDir, place, type Placement } from "../helpers/placed.js";
 
@@ -77,6 +77,18 @@ void suite("the shim's files copied, hard-linked and symlinked elsewhere", { tim
             assert.equal(r.code, 3, what);
           });
         }
+        // A terminal: the console socket's fd comes back through the fd watch (on Bun, a Worker that the
+        // single executable carries inline, having no poll-worker.js beside it).
+        const id = `placed-tty-${n++}`;
+        void test(`${kind}, copy: ctr run -t, the container's output on its terminal and its exit status`, async () => {
+          const file = at(kind, "copy");
+          const line = [ctrBinary(v), "--address", get().address, "-n", get().namespace, "run", "-t", "--rm", "--runtime", file,
+            BUSYBOX_REF, id, "sh", "-c", "'echo tty-ok; exit 4'"].join(" ");
+          const r = await runCapture("script", ["-qefc", line, "/dev/null"], { env: process.env, timeoutMs: 60_000 });
+          const what = `${line}: exit ${r.code ?? r.signal}\nstdout: ${r.stdout}\nstderr: ${r.stderr}\n--- log ---\n${get().logTail(15)}`;
+          assert.match(r.stdout, /tty-ok\r*\n/, what);
+          assert.equal(r.code, 4, what);
+        });
       }
     });
   }

@@ -15,6 +15,11 @@ export type ContainerdVersion = "1.6" | "1.7" | "2.1";
 export const ALL_VERSIONS: ContainerdVersion[] = ["1.6", "1.7", "2.1"];
 const SUITES: Record<ContainerdVersion, string> = { "1.6": "bookworm", "1.7": "trixie", "2.1": "sid" };
 
+/** The ctr of a containerd version under .deps/ (for a command line of its own, e.g. under `script`). */
+export function ctrBinary(version: ContainerdVersion): string {
+  return path.join(REPO_ROOT, ".deps", "containerd", SUITES[version], "usr", "bin", "ctr");
+}
+
 /** Runtime under test: E2E_RUNTIME, default our shim. `io.containerd.runc.v2` validates the harness itself. */
 export const RUNTIME = process.env.E2E_RUNTIME ?? "io.containerd.ts.v2";
 /** Versions under test: E2E_VERSIONS (comma separated), default all three. */

@@ -1,5 +1,5 @@
 // fd watches (ffi.ts watchReadable/watchEventfd through EventFd and waitReadable), on the runtime running the
-// test: koffi's libuv poll handle on Node, the poll(2) Worker on Bun (watch-bun.ts; runtime.test.ts runs this
+// test: koffi's libuv poll handle on Node, the poll(2) Worker on Bun (src/sys/bun/watch.ts; runtime.test.ts runs this
 // file under `bun test` too). Readiness is awaited with a deadline, never slept for; idle is checked by counting
 // the wake-ups (callbacks, and on Bun the Worker's poll(2) returns) over a window, not by CPU time.
 import assert from "node:assert/strict";
@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { RUNTIME } from "../../src/sys/ffi.js";
 import { EventFd, pipe2, unreadBytes } from "../../src/sys/index.js";
 import { waitReadable } from "../../src/sys/libc.js";
-import { noWorker, watchStats, workerPolls } from "../../src/sys/watch-bun.js";
+import { noWorker, watchStats, workerPolls } from "../../src/sys/bun/watch.js";
 import { exitOf, readAll, within } from "./util.js";
 
 const onBun = RUNTIME === "bun";

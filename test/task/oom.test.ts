@@ -7,7 +7,7 @@ import path from "node:path";
 import { suite, test } from "node:test";
 import { Logger, nullSink } from "../../src/log.js";
 import { EventFd } from "../../src/sys/index.js";
-import { noWorker } from "../../src/sys/watch-bun.js";
+import { noWorker } from "../../src/sys/bun/watch.js";
 import { watchOom } from "../../src/task/oom.js";
 import { waitFor } from "../helpers/wait.js";
 

@@ -1,3 +1,8 @@
+// Folder src/sys/bun:
+// Owns: the Bun side of src/sys's native seam: libc through bun:ffi, and fd readiness from a Worker blocked
+//   in poll(2). Loaded only on Bun, by ../ffi.ts.
+// Must not import: cgroups, gen, runc, sandbox, shim, stdio, task, ttrpc.
+
 /**
  * The Bun side of the native seam (ffi.ts): libc through `bun:ffi`. Loaded only on Bun (ffi.ts checks
  * `process.versions.bun` before requiring this file). koffi loads on Bun too, but its libuv poll handle
@@ -10,14 +15,14 @@
  * - Watching: Bun has no fd watcher that does not read, and watchReadable must not read (the SCM_RIGHTS
  *   message has to stay for recvmsg). `Bun.file(fd).stream()` reads the eventfd counter on Bun's loop before
  *   JS gets it (a synchronous flush, oom.ts `stop({ flush: true })`, could find it taken) and keeps the process
- *   alive. So a Worker blocks in poll(2) and posts readiness to this thread (watch-bun.ts): no timer, nothing
+ *   alive. So a Worker blocks in poll(2) and posts readiness to this thread (bun/watch.ts): no timer, nothing
  *   runs while no watched fd changes. It replaced poll(2) with timeout 0 on a timer backing off to 50/250 ms
  *   (up to that much added latency, and 4-20 wake-ups a second per watch); figures in bench/RESULTS.md.
  */
 import { createRequire } from "node:module";
-import { readEventfdCounter } from "./counter.js";
-import type { Block, Natives } from "./ffi-types.js";
-import { watchFd } from "./watch-bun.js";
+import { readEventfdCounter } from "../counter.js";
+import type { Block, Natives } from "../ffi-types.js";
+import { watchFd } from "./watch.js";
 
 /** The parts of bun:ffi used here (typed locally: the project does not depend on bun-types). */
 interface BunFfi {

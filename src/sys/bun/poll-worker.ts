@@ -1,9 +1,9 @@
 /**
- * Bun only: the body of the fd-watching Worker of watch-bun.ts. It blocks in poll(2) (no timeout) on the armed
+ * Bun only: the body of the fd-watching Worker of bun/watch.ts. It blocks in poll(2) (no timeout) on the armed
  * slots of the shared table plus the wake-up eventfd, and posts the slots found ready to the main thread. A
  * ready slot is moved from armed to fired here (compare-and-swap on its word), so it is not polled again until
  * the main thread has run its callback and re-armed it: level-triggered, without spinning on an fd nobody has
- * read yet. It never reads a watched fd. Table layout: see watch-bun.ts.
+ * read yet. It never reads a watched fd. Table layout: see bun/watch.ts.
  */
 import { createRequire } from "node:module";
 import { parentPort, workerData } from "node:worker_threads";

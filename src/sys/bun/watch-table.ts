@@ -1,5 +1,5 @@
 /**
- * The table shared (SharedArrayBuffer, Int32) by watch-bun.ts and its Worker (poll-worker.ts): a header, then
+ * The table shared (SharedArrayBuffer, Int32) by bun/watch.ts and its Worker (bun/poll-worker.ts): a header, then
  * one slot of three words per watch: fd, poll events, and a word packing a generation (upper bits, new for each
  * watch that takes the slot) with a state (lower 2 bits). Only the main thread frees or arms a slot; only the
  * Worker moves armed to fired, by compare-and-swap on the whole word, so a report about a slot that was closed

@@ -1,8 +1,8 @@
 /**
- * Bun only: fd readiness without reading and without a timer (ffi-bun.ts watchReadable/watchEventfd). Bun has
- * no fd watcher that does not read, so a Worker (poll-worker.ts) blocks in poll(2) on every watched fd plus a
+ * Bun only: fd readiness without reading and without a timer (bun/ffi.ts watchReadable/watchEventfd). Bun has
+ * no fd watcher that does not read, so a Worker (bun/poll-worker.ts) blocks in poll(2) on every watched fd plus a
  * wake-up eventfd, and posts the ready ones to this thread, which runs the callbacks and re-arms them
- * (level-triggered, like Node's libuv poll handle). The watches live in a shared table (watch-table.ts);
+ * (level-triggered, like Node's libuv poll handle). The watches live in a shared table (bun/watch-table.ts);
  * adding, re-arming or closing one writes the table and then the wake-up eventfd, so the Worker polls the
  * new set. Nothing wakes either thread while no watched fd changes.
  *
@@ -17,8 +17,12 @@
  */
 import { writeSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import type { Watch } from "./ffi-types.js";
+import type { Watch } from "../ffi-types.js";
 import { ARMED, FIRED, FREE, GEN_STEP, HIGH, POLLS, STOP, slotEvents, slotFd, slotWord, tableWords } from "./watch-table.js";
+
+declare const SHIM_TS_POLL_WORKER: string | undefined;
+/** The poll Worker's bundled source, defined only in the Bun single executable (scripts/package.ts). */
+const INLINE_WORKER: string | undefined = typeof SHIM_TS_POLL_WORKER === "string" ? SHIM_TS_POLL_WORKER : undefined;
 
 /** Watches one process can hold at once (the table is 12 bytes a watch). */
 export const CAPACITY = 4096;
@@ -28,7 +32,7 @@ const POLLNVAL = 0x20;
 const EFD_NONBLOCK = 0o4000;
 const EFD_CLOEXEC = 0o2000000;
 
-/** The libc calls used here (from ffi-bun.ts's bun:ffi bindings). */
+/** The libc calls used here (from bun/ffi.ts's bun:ffi bindings). */
 export interface WatchLibc {
   poll(pfd: Uint8Array, nfds: number, timeout: number): number;
   eventfd(initval: number, flags: number): number;
@@ -126,7 +130,12 @@ class Poller {
     const wake = this.c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake < 0) throw new Error("Cannot watch: eventfd for the poll Worker failed");
     this.wake = wake;
-    const worker = new Worker(new URL("./poll-worker.js", import.meta.url), { workerData: { table: this.t.buffer, wake } });
+    const workerData = { table: this.t.buffer, wake };
+    // In the Bun single executable there is no poll-worker.js beside the file: scripts/package.ts bundles
+    // it into SHIM_TS_POLL_WORKER (CommonJS source), which the Worker evaluates.
+    const worker = INLINE_WORKER !== undefined
+      ? new Worker(INLINE_WORKER, { eval: true, workerData })
+      : new Worker(new URL("./poll-worker.js", import.meta.url), { workerData });
     this.worker = worker;
     watchStats.workers++;
     worker.on("message", (fired: number[]) => {
