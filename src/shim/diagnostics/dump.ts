@@ -20,6 +20,8 @@ export interface DumpSources {
   sandbox: { snapshot(): SandboxServiceSnapshot };
   server: { snapshot(now?: number): ServerSnapshot };
   publisher: { snapshot(now?: number): PublisherSnapshot };
+  /** Set when the daemon waited as a warm spare (src/shim/spare/) before it was adopted for its pod. */
+  spare?: { bootedAt: number; adoptedAt: number } | undefined;
 }
 
 /** Everything one dump reports. */
@@ -34,6 +36,8 @@ export interface ShimDump {
   sandbox: SandboxServiceSnapshot;
   ttrpc: ServerSnapshot;
   events: PublisherSnapshot;
+  /** How long the daemon waited as a warm spare before its pod came; absent for a daemon spawned for it. */
+  spareIdleMs?: number;
 }
 
 /** Asks every part for its snapshot. */
@@ -51,6 +55,7 @@ export function gatherDump(src: DumpSources, now: number = Date.now()): ShimDump
     sandbox: src.sandbox.snapshot(),
     ttrpc: src.server.snapshot(now),
     events: src.publisher.snapshot(now),
+    ...(src.spare ? { spareIdleMs: src.spare.adoptedAt - src.spare.bootedAt } : {}),
   };
 }
 
@@ -102,6 +107,7 @@ export function logDump(log: Logger, dump: ShimDump, seq = 1): number {
     calls,
     events_pending: dump.events.pending,
     shutdown_requested: dump.task.shutdownRequested || undefined,
+    warm_spare_idle_ms: dump.spareIdleMs,
     resources: dump.resources,
   });
   for (const c of dump.task.containers) {

@@ -20,6 +20,8 @@ export interface Flags {
   socket: string;
   /** Accepted for compatibility with the Go shim library; unused. */
   debugSocket: string;
+  /** Daemon only: run as the warm spare listening on this private socket (src/shim/spare/) until adopted. */
+  spare: string;
   debug: boolean;
   version: boolean;
   info: boolean;
@@ -32,7 +34,7 @@ export class FlagError extends Error {
   override name = "FlagError";
 }
 
-type StringKey = "namespace" | "address" | "publishBinary" | "id" | "bundle" | "socket" | "debugSocket";
+type StringKey = "namespace" | "address" | "publishBinary" | "id" | "bundle" | "socket" | "debugSocket" | "spare";
 type BoolKey = "debug" | "version" | "info" | "help";
 
 const STRING_FLAGS: Record<string, StringKey> = {
@@ -43,6 +45,7 @@ const STRING_FLAGS: Record<string, StringKey> = {
   bundle: "bundle",
   socket: "socket",
   "debug-socket": "debugSocket",
+  spare: "spare",
 };
 
 const BOOL_FLAGS: Record<string, BoolKey> = {
@@ -106,6 +109,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     bundle: "",
     socket: "",
     debugSocket: "",
+    spare: "",
     debug: false,
     version: false,
     info: false,
@@ -158,6 +162,14 @@ export function parseFlags(argv: readonly string[]): Flags {
 export function daemonArgs(flags: Flags, socketPath: string, debug: boolean): string[] {
   const args = ["-namespace", flags.namespace, "-id", flags.id, "-address", flags.address];
   args.push("-publish-binary", flags.publishBinary, "-socket", socketPath);
+  if (debug) args.push("-debug");
+  return args;
+}
+
+/** The flags of a warm spare: no id or socket yet (Adopt brings them); `-bundle` names the FIFO it logs to until then. */
+export function spareArgs(flags: Flags, spareSocket: string, logBundle: string, debug: boolean): string[] {
+  const args = ["-namespace", flags.namespace, "-address", flags.address, "-publish-binary", flags.publishBinary];
+  args.push("-spare", spareSocket, "-bundle", logBundle);
   if (debug) args.push("-debug");
   return args;
 }
