@@ -56,7 +56,7 @@ export function preflight(version: ContainerdVersion, runtime = RUNTIME): void {
   if (!existsSync("/usr/sbin/runc") && !existsSync("/usr/bin/runc")) missing.push("runc");
   if (runtime === "io.containerd.ts.v2") {
     if (!existsSync(SHIM_BINARY)) missing.push(SHIM_BINARY);
-    const main = path.join(REPO_ROOT, "dist", "src", "shim", "main.js");
+    const main = path.join(REPO_ROOT, "dist", "src", "shim", "entry", "main.js");
     if (!existsSync(main)) missing.push(`${main} (run npm run build)`);
   }
   if (missing.length > 0) {

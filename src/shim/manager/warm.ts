@@ -57,8 +57,8 @@ export async function adoptSpare(ctx: WarmContext): Promise<number | "live" | un
   if (answer.reason === "deadline" || answer.reason === "closed" || answer.reason === "bad answer") {
     const killed = await killSpare(spare);
     ctx.log.warn("the warm spare did not answer, spawning a daemon", { reason: answer.reason, killed, ms: Date.now() - t0 });
-  } else if (answer.reason !== "none") {
-    ctx.log.debug("cannot use the warm spare, spawning a daemon", { reason: answer.reason });
+  } else {
+    ctx.log.debug("cannot use a warm spare, spawning a daemon", { reason: answer.reason, ms: Date.now() - t0 });
   }
   return undefined;
 }
