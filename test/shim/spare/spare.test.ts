@@ -11,7 +11,7 @@ import { adopt, buildId, sparePidFile, spareSocketPath, type AdoptRequest } from
 import { probeSocket } from "../../../src/shim/socket/socket.js";
 import { Client } from "../../../src/ttrpc/index.js";
 import { waitFor } from "../../helpers/wait.js";
-import { alive, requireRoot, runShim, tempDir } from "../../helpers/shim.js";
+import { alive, daemonsFor, requireRoot, runShim, tempDir } from "../../helpers/shim.js";
 
 const T = containerd.task.v2;
 
@@ -93,6 +93,7 @@ void suite("warm spare", { timeout: 60_000 }, () => {
     const spare = await waitFor(() => readySpare(env), { what: "the first spare" });
     const b = await start(env, "pod2");
     assert.equal(await shimPid(b.sock), spare, "pod2's daemon is the spare");
+    assert.deepEqual(daemonsFor(b.sock), [spare], "the test helper finds an adopted spare by its socket");
     assert.notEqual(await shimPid(a.sock), spare);
     const next = await waitFor(() => readySpare(env, spare), { what: "the next spare" });
     assert.ok(alive(spare) && alive(next));
