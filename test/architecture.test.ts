@@ -17,7 +17,9 @@ const SHIM: Record<string, readonly string[]> = {
   "shim/events": ["", "gen", "task", "ttrpc"],
   "shim/socket": ["", "gen", "shim/invocation", "ttrpc", "sys"],
   "shim/diagnostics": ["", "gen", "shim/events", "task", "sandbox", "ttrpc"],
-  "shim/manager": ["", "gen", "shim/invocation", "shim/packaging", "shim/socket", "shim/config", "shim/diagnostics", "sys"],
+  "shim/manager": ["", "gen", "shim/invocation", "shim/packaging", "shim/socket", "shim/config", "shim/diagnostics", "shim/spare", "sys"],
+  // The warm spare: a booted daemon waiting for a pod (its protocol.ts is what manager/warm.ts loads).
+  "shim/spare": ["", "gen", "shim/invocation", "shim/packaging", "shim/socket", "shim/config", "shim/diagnostics", "shim/daemon", "sys"],
   "shim/daemon": ["", "gen", "shim/invocation", "shim/socket", "shim/config", "shim/diagnostics", "shim/events",
     "task", "sandbox", "ttrpc", "sys"],
 };

@@ -1,6 +1,6 @@
 // Helpers for running the real shim binary in tests, and for finding and cleaning up its daemons.
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -62,20 +62,53 @@ export async function tempDir(t: TestContext, prefix: string): Promise<string> {
   return dir;
 }
 
-/** Pids of shim daemons whose command line names `socketPath` (`-socket <path>`). */
+/**
+ * Pids of shim daemons serving `socketPath`: those whose command line names it (`-socket <path>`), and a warm
+ * spare adopted for it (its argv still says `-spare ...`), found by the listening socket it holds, which
+ * bindSocket bound as `<path>.<pid>` before linking it to `<path>`.
+ */
 export function daemonsFor(socketPath: string): number[] {
   const pids: number[] = [];
+  const spares: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0");
+      if (!argv.some((a) => a.endsWith("containerd-shim-ts-v2"))) continue;
       const i = argv.indexOf("-socket");
-      if (i >= 0 && argv[i + 1] === socketPath && argv.some((a) => a.endsWith("containerd-shim-ts-v2"))) pids.push(Number(name));
+      if (i >= 0 && argv[i + 1] === socketPath) pids.push(Number(name));
+      else if (argv.includes("-spare")) spares.push(Number(name));
     } catch {
       // exited meanwhile
     }
   }
-  return pids;
+  if (spares.length === 0) return pids;
+  const inodes = listeningInodes(socketPath);
+  return [...pids, ...spares.filter((pid) => holdsSocket(pid, inodes))];
+}
+
+/** Inodes of listening unix sockets bound under `<path>.<something>` (/proc/net/unix, flag __SO_ACCEPTCON). */
+function listeningInodes(socketPath: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of readFileSync("/proc/net/unix", "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 8 && f[3] === "00010000" && f[7]!.startsWith(`${socketPath}.`)) out.add(f[6]!);
+  }
+  return out;
+}
+
+function holdsSocket(pid: number, inodes: Set<string>): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? "");
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 /** True while `pid` exists (and is not a zombie). */

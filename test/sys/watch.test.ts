@@ -106,7 +106,8 @@ void suite(`fd watches on ${RUNTIME}`, () => {
     }
   });
 
-  void test("on Bun the Worker ends once no watch is left", { skip: !onBun }, async () => {
+  // Bun only (runtime.test.ts runs this file under `bun test`); Node has no Worker to end.
+  if (onBun) void test("on Bun the Worker ends once no watch is left", async () => {
     const efd = EventFd.create();
     efd.onSignal(() => {});
     const [r, w] = pipe2();

@@ -2,7 +2,7 @@
 // Owns: the shim config file (which file, its keys and values), its TOML reader, and the decoding of
 //   containerd's runtime options.
 // Must not import: cgroups, runc, sandbox, shim/daemon, shim/diagnostics, shim/entry, shim/events,
-//   shim/invocation, shim/manager, shim/packaging, shim/socket, stdio, sys, task, ttrpc.
+//   shim/invocation, shim/manager, shim/packaging, shim/socket, shim/spare, stdio, sys, task, ttrpc.
 
 /**
  * The shim config file (README "Shim config file"): the settings that are the shim's own, in TOML.
@@ -27,6 +27,13 @@ export const CONFIG_ENV = "SHIM_TS_CONFIG";
 /** Overrides the file's `grouping` ("pod" or "namespace"). */
 export const GROUPING_ENV = "SHIM_TS_GROUPING";
 
+/** Overrides the file's `warm` ("1"/"true" or "0"/"false"). */
+export const WARM_ENV = "SHIM_TS_WARM";
+/** Overrides the file's `warm_idle_ms`. */
+export const WARM_IDLE_ENV = "SHIM_TS_WARM_IDLE_MS";
+/** How long a warm spare waits for a pod before it exits, unless `warm_idle_ms` says otherwise. */
+export const DEFAULT_WARM_IDLE_MS = 60_000;
+
 export const GROUPINGS = ["pod", "namespace"] as const;
 /** One daemon per pod (the default), or one per containerd namespace (issue 9). */
 export type Grouping = (typeof GROUPINGS)[number];
@@ -43,6 +50,10 @@ export interface ShimConfig {
   logLevel?: ConfigLogLevel;
   /** `runtime_flags`: Node flags for the daemon, replacing the built-in ones. Unset: the built-in ones. */
   runtimeFlags?: string[];
+  /** `warm`, after SHIM_TS_WARM: keep a booted spare daemon for the next pod (src/shim/spare/). Default false. */
+  warm?: boolean;
+  /** `warm_idle_ms`, after SHIM_TS_WARM_IDLE_MS: how long a spare waits to be adopted. Default {@link DEFAULT_WARM_IDLE_MS}. */
+  warmIdleMs?: number;
   /** Runtime options (the options table's keys, e.g. BinaryName) from a file named by ConfigPath. */
   runtimeOptions: Record<string, TomlScalar>;
   /** The file the settings came from, if one was read. */
@@ -125,15 +136,29 @@ function applyKey(config: ShimConfig, key: string, entry: TomlEntry, file: strin
     case "runtime_flags":
       config.runtimeFlags = runtimeFlags(v, bad);
       return;
+    case "warm":
+      if (typeof v !== "boolean") throw bad(`${show(v)} is not true or false`);
+      config.warm = v;
+      return;
+    case "warm_idle_ms":
+      config.warmIdleMs = idleMs(v, bad);
+      return;
   }
   const type = RUNTIME_OPTION_KEYS[key];
   if (type === undefined) {
-    throw invalidArgument(`${file}: unknown key "${key}" (line ${entry.line}): known keys are "runtime", "grouping", "log_level", "runtime_flags"`);
+    throw invalidArgument(`${file}: unknown key "${key}" (line ${entry.line}): known keys are ${KNOWN_KEYS}`);
   }
   if (!fromOptions) throw bad("a runtime option is read only from a file named by the ConfigPath runtime option");
   const ok = type === "integer" ? Number.isInteger(v) : typeof v === type;
   if (!ok) throw bad(`${show(v)} is not ${type === "integer" ? "an integer" : `a ${type}`}`);
   config.runtimeOptions[key] = v as TomlScalar;
+}
+
+const KNOWN_KEYS = ["runtime", "grouping", "log_level", "runtime_flags", "warm", "warm_idle_ms"].map((k) => `"${k}"`).join(", ");
+
+function idleMs(v: unknown, bad: (why: string) => ShimError): number {
+  if (typeof v === "number" && Number.isInteger(v) && v >= 100 && v <= 86_400_000) return v;
+  throw bad(`${show(v)} is not an integer from 100 to 86400000 (milliseconds)`);
 }
 
 function oneOf<T extends string>(v: unknown, allowed: readonly T[], bad: (why: string) => ShimError): T {
@@ -153,6 +178,13 @@ function runtimeFlags(v: unknown, bad: (why: string) => ShimError): string[] {
 function withEnv(config: ShimConfig, env: NodeJS.ProcessEnv): ShimConfig {
   const g = env[GROUPING_ENV];
   if (g) config.grouping = oneOf(g, GROUPINGS, (why) => invalidArgument(`${GROUPING_ENV}: ${why}`));
+  const w = env[WARM_ENV];
+  if (w) {
+    const on = oneOf(w.toLowerCase(), ["1", "true", "0", "false"] as const, (why) => invalidArgument(`${WARM_ENV}: ${why}`));
+    config.warm = on === "1" || on === "true";
+  }
+  const idle = env[WARM_IDLE_ENV];
+  if (idle) config.warmIdleMs = idleMs(Number(idle), (why) => invalidArgument(`${WARM_IDLE_ENV}: ${why}`));
   return config;
 }
 

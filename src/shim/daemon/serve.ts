@@ -1,7 +1,7 @@
 // Folder src/shim/daemon:
 // Owns: the serving daemon: the composition root of one daemon (task and sandbox services, socket, events, log
 //   FIFO, dump) and its shutdown.
-// Must not import: cgroups, runc, shim/entry, shim/manager, shim/packaging, stdio.
+// Must not import: cgroups, runc, shim/entry, shim/manager, shim/packaging, shim/spare, stdio.
 
 /**
  * The shim daemon (shared/protocol.md §2.4): the composition root. Becomes a child subreaper, logs to the
@@ -74,8 +74,17 @@ function guardProcess(log: Logger): void {
   process.on("SIGHUP", () => log.debug("ignoring SIGHUP"));
 }
 
-/** Runs the daemon until shutdown, then exits the process with status 0. */
-export async function serve(flags: Flags): Promise<void> {
+/** A daemon that waited as a warm spare (src/shim/spare/) before it was given its pod. */
+export interface SpareOrigin {
+  bootedAt: number;
+  adoptedAt: number;
+}
+
+/**
+ * Runs the daemon until shutdown, then exits the process with status 0. Returns once it serves.
+ * `listener`: the pod's socket, already listening (a spare bound it); else fd 3 or `flags.socket`.
+ */
+export async function serve(flags: Flags, opts: { listener?: net.Server; spare?: SpareOrigin } = {}): Promise<void> {
   const level = daemonLogLevel(process.env, flags.debug);
   const { log, sink: logSink } = openLogFifo(process.cwd(), level, { id: flags.id, namespace: flags.namespace });
   guardProcess(log);
@@ -126,13 +135,13 @@ export async function serve(flags: Flags): Promise<void> {
   server.register(SANDBOX_SERVICE, sandboxMethods);
   server.register(GROUP_SERVICE, members.methods(() => shutdown.requested));
 
-  dumpSources = { task, sandbox, server, publisher };
+  dumpSources = { task, sandbox, server, publisher, spare: opts.spare };
   // A shared daemon (namespace grouping) outlives the bundle it was started in: its log moves to another's FIFO.
   if (logSink) {
     logSink.fallbacks = () => [...task.snapshot().containers.map((c) => c.bundle), ...sandbox.snapshot().sandboxes.map((s) => s.bundle)];
   }
 
-  const listener = await openListener(flags.socket);
+  const listener = opts.listener ?? await openListener(flags.socket);
   server.serve(listener);
   // Registered last, so it runs first: in-flight calls (the Shutdown RPC itself) are answered before exit.
   shutdown.onStop("ttrpc", (signal) => server.shutdown({ signal }), DRAIN_CALLS_MS);
@@ -154,5 +163,6 @@ export async function serve(flags: Flags): Promise<void> {
   sandbox.onShutdownRequested(onRequested);
   process.on("SIGTERM", () => exit("SIGTERM"));
   process.on("SIGINT", () => exit("SIGINT"));
-  log.info("shim serving", { pid: process.pid, socket: flags.socket });
+  const warm = opts.spare && { spare_idle_ms: opts.spare.adoptedAt - opts.spare.bootedAt };
+  log.info("shim serving", { pid: process.pid, socket: flags.socket, ...warm });
 }

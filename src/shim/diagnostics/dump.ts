@@ -1,7 +1,7 @@
 // Folder src/shim/diagnostics:
 // Owns: the daemon's SIGUSR1 state dump and the log FIFO to containerd.
 // Must not import: cgroups, runc, shim/config, shim/daemon, shim/entry, shim/invocation, shim/manager,
-//   shim/packaging, shim/socket, stdio, sys.
+//   shim/packaging, shim/socket, shim/spare, stdio, sys.
 
 /**
  * The daemon's state dump on SIGUSR1 (docs/debugging.md). containerd's Go shims log a goroutine stack dump
@@ -25,6 +25,8 @@ export interface DumpSources {
   sandbox: { snapshot(): SandboxServiceSnapshot };
   server: { snapshot(now?: number): ServerSnapshot };
   publisher: { snapshot(now?: number): PublisherSnapshot };
+  /** Set when the daemon waited as a warm spare (src/shim/spare/) before it was adopted for its pod. */
+  spare?: { bootedAt: number; adoptedAt: number } | undefined;
 }
 
 /** Everything one dump reports. */
@@ -39,6 +41,8 @@ export interface ShimDump {
   sandbox: SandboxServiceSnapshot;
   ttrpc: ServerSnapshot;
   events: PublisherSnapshot;
+  /** How long the daemon waited as a warm spare before its pod came; absent for a daemon spawned for it. */
+  spareIdleMs?: number;
 }
 
 /** Asks every part for its snapshot. */
@@ -56,6 +60,7 @@ export function gatherDump(src: DumpSources, now: number = Date.now()): ShimDump
     sandbox: src.sandbox.snapshot(),
     ttrpc: src.server.snapshot(now),
     events: src.publisher.snapshot(now),
+    ...(src.spare ? { spareIdleMs: src.spare.adoptedAt - src.spare.bootedAt } : {}),
   };
 }
 
@@ -107,6 +112,7 @@ export function logDump(log: Logger, dump: ShimDump, seq = 1): number {
     calls,
     events_pending: dump.events.pending,
     shutdown_requested: dump.task.shutdownRequested || undefined,
+    warm_spare_idle_ms: dump.spareIdleMs,
     resources: dump.resources,
   });
   for (const c of dump.task.containers) {

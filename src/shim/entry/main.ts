@@ -51,7 +51,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       case "serve":
         // Before the daemon's modules load (~150 ms): Node's default SIGUSR1 opens its inspector port.
         process.on("SIGUSR1", () => {});
-        await (await import("../daemon/serve.js")).serve(flags);
+        if (flags.spare !== "") await (await import("../spare/spare.js")).runSpare(flags);
+        else await (await import("../daemon/serve.js")).serve(flags);
         return;
     }
   } catch (err) {

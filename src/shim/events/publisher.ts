@@ -1,7 +1,7 @@
 // Folder src/shim/events:
 // Owns: events to containerd (ttrpc Events/Forward, or the publish binary).
 // Must not import: cgroups, runc, sandbox, shim/config, shim/daemon, shim/diagnostics, shim/entry,
-//   shim/invocation, shim/manager, shim/packaging, shim/socket, stdio, sys.
+//   shim/invocation, shim/manager, shim/packaging, shim/socket, shim/spare, stdio, sys.
 
 /**
  * Event publishing to containerd (shared/protocol.md §5.2, peers.md §2.16): `Events/Forward` over ttrpc

@@ -1,7 +1,7 @@
 // Folder src/shim/invocation:
 // Owns: what a shim process is given and answers by hand: flags, stdin, hand-encoded protobuf.
 // Must not import: cgroups, gen, runc, sandbox, shim/config, shim/daemon, shim/diagnostics, shim/entry,
-//   shim/events, shim/manager, shim/packaging, shim/socket, stdio, sys, task, ttrpc.
+//   shim/events, shim/manager, shim/packaging, shim/socket, shim/spare, stdio, sys, task, ttrpc.
 
 /**
  * Command-line parsing for the shim binary, Go `flag` style (shared/protocol.md §1.2). Pure: no IO, no
@@ -25,6 +25,8 @@ export interface Flags {
   socket: string;
   /** Accepted for compatibility with the Go shim library; unused. */
   debugSocket: string;
+  /** Daemon only: run as the warm spare listening on this private socket (src/shim/spare/) until adopted. */
+  spare: string;
   debug: boolean;
   version: boolean;
   info: boolean;
@@ -37,7 +39,7 @@ export class FlagError extends Error {
   override name = "FlagError";
 }
 
-type StringKey = "namespace" | "address" | "publishBinary" | "id" | "bundle" | "socket" | "debugSocket";
+type StringKey = "namespace" | "address" | "publishBinary" | "id" | "bundle" | "socket" | "debugSocket" | "spare";
 type BoolKey = "debug" | "version" | "info" | "help";
 
 const STRING_FLAGS: Record<string, StringKey> = {
@@ -48,6 +50,7 @@ const STRING_FLAGS: Record<string, StringKey> = {
   bundle: "bundle",
   socket: "socket",
   "debug-socket": "debugSocket",
+  spare: "spare",
 };
 
 const BOOL_FLAGS: Record<string, BoolKey> = {
@@ -111,6 +114,7 @@ export function parseFlags(argv: readonly string[]): Flags {
     bundle: "",
     socket: "",
     debugSocket: "",
+    spare: "",
     debug: false,
     version: false,
     info: false,
@@ -163,6 +167,14 @@ export function parseFlags(argv: readonly string[]): Flags {
 export function daemonArgs(flags: Flags, socketPath: string, debug: boolean): string[] {
   const args = ["-namespace", flags.namespace, "-id", flags.id, "-address", flags.address];
   args.push("-publish-binary", flags.publishBinary, "-socket", socketPath);
+  if (debug) args.push("-debug");
+  return args;
+}
+
+/** The flags of a warm spare: no id or socket yet (Adopt brings them); `-bundle` names the FIFO it logs to until then. */
+export function spareArgs(flags: Flags, spareSocket: string, logBundle: string, debug: boolean): string[] {
+  const args = ["-namespace", flags.namespace, "-address", flags.address, "-publish-binary", flags.publishBinary];
+  args.push("-spare", spareSocket, "-bundle", logBundle);
   if (debug) args.push("-debug");
   return args;
 }

@@ -5,48 +5,28 @@
  * may hold containerd's pipes.
  */
 import { jsonAnswer, MAX_VERSION_ENV, probeTaskVersion } from "./version-probe.js";
-import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { SOCKET_PATH_LIMIT, socketAddress, socketDir, socketPath } from "../socket/address.js";
 import type { Grouping, ShimConfig } from "../config/config.js";
 import { daemonArgs, type Flags } from "../invocation/flags.js";
 import { nodeBootEnv } from "../packaging/nodeenv.js";
 import { openLogFifo } from "../diagnostics/logfifo.js";
 import type { StartInput } from "../config/options.js";
-import { PACKAGED } from "../packaging/packaged.js";
+import { closeInheritedFds, daemonNodeFlags, spawnDaemon } from "./spawn.js";
 import { adjustOomScore, joinCgroup } from "./placement.js";
 import { bindOrJoin } from "../socket/join.js";
 import { listenerFd, removeSocket } from "../socket/socket.js";
 import { readStdin } from "../invocation/stdin.js";
 
-/** The launcher the daemon is started with (dist/src/shim/manager/start.js -> bin/). */
-export const BIN_SCRIPT = fileURLToPath(new URL("../../../../bin/containerd-shim-ts-v2", import.meta.url));
-
-/**
- * Node flags for the daemon only. `--lite-mode` (no optimizing compiler) measured on Node 20: idle RSS
- * 54 MB instead of 64 MB, 61 MB instead of 85 MB after a burst of 10k RPCs, at about 1.5x the CPU per
- * RPC; `--max-semi-space-size=1` alone saved 1 MB idle. Overridden by {@link DAEMON_NODE_FLAGS_ENV}.
- */
-export const DAEMON_NODE_FLAGS: readonly string[] = ["--lite-mode"];
-
-/** Space-separated Node flags for the daemon, replacing {@link DAEMON_NODE_FLAGS} when set (may be empty). */
-export const DAEMON_NODE_FLAGS_ENV = "SHIM_TS_DAEMON_NODE_FLAGS";
-
-/** The Node flags the daemon is started with: the environment's, else the config file's, else the defaults. */
-export function daemonNodeFlags(env: NodeJS.ProcessEnv, configured?: readonly string[]): string[] {
-  const fromEnv = env[DAEMON_NODE_FLAGS_ENV];
-  if (fromEnv === undefined) return [...(configured ?? DAEMON_NODE_FLAGS)];
-  return fromEnv.split(/\s+/).filter((f) => f !== "");
-}
+export { BIN_SCRIPT, closeInheritedFds, DAEMON_NODE_FLAGS, DAEMON_NODE_FLAGS_ENV, daemonCommand, daemonNodeFlags } from "./spawn.js";
 
 const GROUP_LABELS = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
 
 /** The names config.ts reads, repeated so that `start` loads it only when there is a file to read. */
 export const START_CONFIG_NAMES = {
   defaultPath: "/etc/containerd-shim-ts/config.toml",
-  env: ["SHIM_TS_CONFIG", "SHIM_TS_GROUPING"],
+  env: ["SHIM_TS_CONFIG", "SHIM_TS_GROUPING", "SHIM_TS_WARM", "SHIM_TS_WARM_IDLE_MS"],
   daemonLogLevelEnv: "SHIM_TS_DAEMON_LOG_LEVEL",
 } as const;
 
@@ -112,67 +92,6 @@ function writeAll(fd: number, data: Uint8Array): void {
   for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
 }
 
-const O_CLOEXEC = 0o2000000;
-
-/**
- * Closes fds above 2 that this process inherited without close-on-exec (Node's own fds all have it).
- * Otherwise the daemon would inherit them too, and one of them could be a pipe containerd waits on.
- */
-export function closeInheritedFds(keep: readonly number[] = []): number[] {
-  const closed: number[] = [];
-  let fds: string[];
-  try {
-    fds = readdirSync("/proc/self/fd");
-  } catch {
-    return closed;
-  }
-  for (const name of fds) {
-    const fd = Number(name);
-    if (!Number.isInteger(fd) || fd <= 2 || keep.includes(fd)) continue;
-    try {
-      const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"));
-      if (flags?.[1] === undefined || (Number.parseInt(flags[1], 8) & O_CLOEXEC) !== 0) continue;
-      closeSync(fd);
-      closed.push(fd);
-    } catch {
-      // the fd of the directory listing itself, or already gone
-    }
-  }
-  return closed;
-}
-
-/**
- * The arguments the daemon is spawned with, after process.execPath: under Node, the Node flags and the
- * launcher; in the Node single executable (process.execPath is the shim itself), the Node flags as
- * `--node-options=...` (the SEA is built with execArgvExtension "cli", see scripts/package.ts) and the
- * daemon's own arguments; in the Bun single executable (process.execPath is the shim too), the daemon's
- * arguments only: the Node flags (`--lite-mode` and the like) have no Bun meaning and are dropped, and a
- * compiled Bun file would take any leading argument as the shim's own.
- */
-export function daemonCommand(nodeFlags: readonly string[], args: readonly string[],
-  packaged: "node" | "bun" | undefined = PACKAGED?.engine): string[] {
-  if (packaged === undefined) return [...nodeFlags, BIN_SCRIPT, ...args];
-  if (packaged === "bun") return [...args];
-  return nodeFlags.length === 0 ? [...args] : [`--node-options=${nodeFlags.join(" ")}`, ...args];
-}
-
-function spawnDaemon(args: string[], cwd: string, fd: number, env: NodeJS.ProcessEnv, nodeFlags: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, daemonCommand(nodeFlags, args), {
-      cwd,
-      env,
-      detached: true,
-      stdio: ["ignore", "ignore", "ignore", fd],
-    });
-    child.once("error", (err) => reject(new Error(`Cannot spawn the shim daemon: ${err.message}`, { cause: err })));
-    child.once("spawn", () => {
-      child.unref();
-      if (child.pid === undefined) reject(new Error("Cannot spawn the shim daemon: no pid"));
-      else resolve(child.pid);
-    });
-  });
-}
-
 /**
  * Runs `start` in `bundle` (containerd's cwd). Returns the bytes to print; the caller prints them and
  * exits 0. Throws (after undoing what it did) on failure.
@@ -196,25 +115,49 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
     throw new Error(`Cannot create socket "${sockPath}": path longer than ${SOCKET_PATH_LIMIT} bytes`);
   }
   mkdirSync(path.dirname(sockPath), { recursive: true, mode: 0o700 });
-  const bound = await bindOrJoin(sockPath, flags.id, () => log.debug("the shim serving this group is shutting down", { address }));
-  if (bound === "joined") {
-    log.debug("reusing the shim serving this group", { address });
-    writeAddressFile(bundle, address);
-    return await answer(address, input.bootstrap !== undefined, 2);
-  }
+  const nodeFlags = daemonNodeFlags(env, config.runtimeFlags);
   // A new daemon: ask containerd's version while it spawns (version 3 on 2.x, see version-probe.ts).
-  const version = input.bootstrap !== undefined && env[MAX_VERSION_ENV] !== "2"
+  const probeVersion = (): Promise<2 | 3> => input.bootstrap !== undefined && env[MAX_VERSION_ENV] !== "2"
     ? Promise.resolve<2 | 3>(3)
     : probeTaskVersion(flags.publishBinary, env);
+  // The warm spare (warm.ts), pod grouping only: tried when no daemon serves the pod yet.
+  const warm = config.warm === true && config.grouping === "pod" ? await import("./warm.js") : undefined;
+  const warmCtx = warm && { flags, bundle, socket: sockPath, socketDir: path.dirname(sockPath), debug, nodeFlags, log,
+    ...(config.logLevel !== undefined ? { logLevel: config.logLevel } : {}),
+    ...(input.bootstrap?.ttrpcAddress ? { ttrpcAddress: input.bootstrap.ttrpcAddress } : {}) };
+  let version: Promise<2 | 3> | undefined;
+  let adopted: number | "live" | undefined;
+  if (warm && warmCtx && !existsSync(sockPath)) {
+    closeInheritedFds();
+    version = probeVersion();
+    adopted = await warm.adoptSpare(warmCtx);
+  }
+  let bound: Awaited<ReturnType<typeof bindOrJoin>> | undefined;
+  if (typeof adopted !== "number") {
+    bound = await bindOrJoin(sockPath, flags.id, () => log.debug("the shim serving this group is shutting down", { address }));
+    if (bound === "joined") {
+      log.debug("reusing the shim serving this group", { address });
+      writeAddressFile(bundle, address);
+      void version?.catch(() => undefined);
+      return await answer(address, input.bootstrap !== undefined, 2);
+    }
+  }
+  version ??= probeVersion();
   let pid: number | undefined;
   try {
-    const daemonEnv = nodeBootEnv(env);
-    if (input.bootstrap?.ttrpcAddress) daemonEnv["TTRPC_ADDRESS"] = input.bootstrap.ttrpcAddress;
-    if (config.logLevel !== undefined) daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv] = config.logLevel;
-    else delete daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv];
-    closeInheritedFds([listenerFd(bound)]);
-    const nodeFlags = daemonNodeFlags(env, config.runtimeFlags);
-    pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, listenerFd(bound), daemonEnv, nodeFlags);
+    if (typeof adopted === "number") {
+      pid = adopted;
+    } else {
+      const daemonEnv = nodeBootEnv(env);
+      if (input.bootstrap?.ttrpcAddress) daemonEnv["TTRPC_ADDRESS"] = input.bootstrap.ttrpcAddress;
+      if (config.logLevel !== undefined) daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv] = config.logLevel;
+      else delete daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv];
+      const fd = listenerFd(bound as Exclude<typeof bound, "joined" | undefined>);
+      closeInheritedFds([fd]);
+      pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, fd, daemonEnv, nodeFlags);
+    }
+    // The next spare boots while this one (or the cold daemon) is placed and containerd connects.
+    const nextSpare = warm && warmCtx ? warm.spawnSpare(warmCtx, env, config.warmIdleMs) : undefined;
     const shimCgroup = shimOpts?.shimCgroup ?? "";
     if (shimCgroup !== "") {
       for (const err of joinCgroup(pid, shimCgroup)) log.warn("cannot move the shim into its cgroup", { error: err });
@@ -222,7 +165,8 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
     const oomErr = adjustOomScore(pid);
     if (oomErr !== undefined) log.debug("cannot adjust the shim's oom score", { error: oomErr });
     writeAddressFile(bundle, address);
-    log.debug("shim daemon started", { pid, address });
+    log.debug("shim daemon started", { pid, address, warm: typeof adopted === "number" || undefined });
+    await nextSpare;
     return await answer(address, input.bootstrap !== undefined, await version);
   } catch (err) {
     if (pid !== undefined) {

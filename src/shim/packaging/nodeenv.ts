@@ -2,7 +2,7 @@
 // Owns: how the program is packaged and started: SEA facts, the embedded koffi, the Node environment the
 //   launcher moved aside.
 // Must not import: cgroups, gen, runc, sandbox, shim/config, shim/daemon, shim/diagnostics, shim/entry,
-//   shim/events, shim/invocation, shim/manager, shim/socket, stdio, sys, task, ttrpc.
+//   shim/events, shim/invocation, shim/manager, shim/socket, shim/spare, stdio, sys, task, ttrpc.
 
 /**
  * NODE_EXTRA_CA_CERTS makes every Node start read and parse a CA bundle before any of our code runs:

@@ -2,7 +2,7 @@
 // Owns: the shim's socket: its address, binding, the inherited fd, the same-user check, and the Group/Join
 //   rendezvous (both sides).
 // Must not import: cgroups, runc, sandbox, shim/config, shim/daemon, shim/diagnostics, shim/entry, shim/events,
-//   shim/manager, shim/packaging, stdio, task.
+//   shim/manager, shim/packaging, shim/spare, stdio, task.
 
 /**
  * Shim socket addresses (shared/protocol.md §2.1): `unix://<dir>/<sha256 hex of join(address, ns, group)>`,
