@@ -66,7 +66,7 @@ async function section(name: string, fn: () => Promise<void>): Promise<void> {
       }
     }
   }
-  console.error(`bench ${name}: ${fmt((performance.now() - t0) / 1000, 0)} s`);
+  console.error(`bench ${name}: ${fmt((performance.now() - t0) / 1000, 0)} s, load ${load()} at the end`);
 }
 
 const med = (m: Map<string, number[]>, r: string): number => quantile(m.get(r)!, 0.5);
