@@ -105,8 +105,7 @@ async function main(): Promise<void> {
   await section("ctr-run-ns", async () => { // a resident container keeps the namespace's daemon up
     for (const v of ["2.1", "1.6"] as const) {
       const l = await measureLatency(v, size.runs, undefined, { env: { SHIM_TS_GROUPING: "namespace" }, resident: true, exec: false });
-      const med = (r: string): number => quantile(l.run.get(r)!, 0.5);
-      add("`ctr run --rm … true` median, SHIM_TS_GROUPING=namespace", v, med(OURS), med(RUNC), ms, le(1.0));
+      add("`ctr run --rm … true` median, SHIM_TS_GROUPING=namespace", v, med(l.run, OURS), med(l.run, RUNC), ms, le(1.0));
     }
   });
   await section("pods", async () => {
@@ -168,7 +167,8 @@ async function main(): Promise<void> {
   });
   const body = `\`npm run bench${smoke ? " -- --smoke" : ""}\`${only ? ` (only ${[...only].join(",")})` : ""} ` +
     `(started ${began}; finished ${new Date().toISOString()}, load ${load()}). Ratio = ours / runc-v2, both measured in ` +
-    `this run on the same containerd. Our shim: \`${path.relative(REPO_ROOT, shimBinary())}\`.\n\n` + table(["metric", "containerd", "ours", "runc-v2", "ratio", "target", "met"],
+    `this run on the same containerd. Our shim: \`${path.relative(REPO_ROOT, shimBinary())}\`.\n\n` +
+    table(["metric", "containerd", "ours", "runc-v2", "ratio", "target", "met"],
     rows.map((r) => { const t = checkTarget(r); return [r.metric, r.version, r.oursText, r.runcText, fmt(r.ours / r.runc, 2), t.text, t.met]; })) +
     (failed.length > 0 ? `\nFAILED (no figures): ${failed.join(", ")}\n` : "");
   process.stdout.write(`\n${body}`);
