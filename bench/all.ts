@@ -1,6 +1,6 @@
 // `npm run bench`: every target of issue 19 in one table, each as ours / containerd-shim-runc-v2 measured in the
 // same run (same containerd, runs interleaved where the script does so). Run as root after the build:
-//   node dist/bench/all.js [--smoke] [--only memory,ctr-run,pods,state,exec,throughput,scale] [--write]
+//   node dist/bench/all.js [--smoke] [--only memory,ctr-run,pods,state,exec,throughput,tty-exec,scale] [--write]
 // More --only names: ctr-run-ns, pods-ns (SHIM_TS_GROUPING=namespace), idle. --shim FILE|release: see lib.ts.
 // --smoke: one iteration of each at minimal size (a crash check for CI; targets are not expected to be met).
 // --write: puts the table into the "Current table" section at the top of bench/RESULTS.md.
@@ -16,6 +16,7 @@ import { measurePods, oursMode, type PodTimes } from "./pods.js";
 import { measureScale, secondHalfOverFirst, slope } from "./scale.js";
 import { oneContainerd } from "./state.js";
 import { measureThroughput } from "./throughput.js";
+import { measureTtyExec } from "./tty.js";
 import { checkTarget, type Row, type Target } from "./targets.js";
 import { REPO_ROOT } from "../test/helpers/image.js";
 
@@ -32,8 +33,8 @@ const smoke = flag("smoke");
 const only = flag("only") ? new Set(arg("only", "").split(",")) : undefined;
 /** Sizes: full run, or --smoke. */
 const size = smoke
-  ? { pods: 2, runs: 1, podRuns: 1, stateSeconds: 0.2, stateWarmup: 50, mib: 8, tpRuns: 1, scaleN: 3, execs: 10, settle: 200 }
-  : { pods: 20, runs: 20, podRuns: 10, stateSeconds: 3, stateWarmup: 1000, mib: 256, tpRuns: 5, scaleN: 100, execs: 1000, settle: 3000 };
+  ? { pods: 2, runs: 1, podRuns: 1, stateSeconds: 0.2, stateWarmup: 50, mib: 8, tpRuns: 1, ttyMib: 1, scaleN: 3, execs: 10, settle: 200 }
+  : { pods: 20, runs: 20, podRuns: 10, stateSeconds: 3, stateWarmup: 1000, mib: 256, tpRuns: 5, ttyMib: 64, scaleN: 100, execs: 1000, settle: 3000 };
 /** Sizes of the rows issue 19 added: the burst of pods (size, rounds per runtime), the idle window. */
 const size19 = smoke ? { burst: 2, bursts: 1, idleSeconds: 3, idleSettle: 1000 } : { burst: 10, bursts: 3, idleSeconds: 60, idleSettle: 5000 };
 
@@ -144,6 +145,12 @@ async function main(): Promise<void> {
     for (const v of ["2.1", "1.6"] as const) {
       const t = await measureThroughput(v, size.mib, size.tpRuns);
       add(`stdout throughput, ${size.mib} MiB (net MiB/s)`, v, t.net.get(OURS)!, t.net.get(RUNC)!, (x) => fmt(x, 0), ge(1.0));
+    }
+  });
+  await section("tty-exec", async () => {
+    for (const v of ["2.1", "1.6"] as const) {
+      const t = await measureTtyExec(v, size.ttyMib, size.tpRuns);
+      add(`\`ctr task exec -t\` output, ${size.ttyMib} MiB (net MiB/s)`, v, t.net.get(OURS)!, t.net.get(RUNC)!, (x) => fmt(x, 0), ge(1.0));
     }
   });
   await section("scale", async () => {

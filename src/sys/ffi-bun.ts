@@ -7,21 +7,17 @@
  *   call. Nothing runs on this thread in between but JS (errno is only written by a failing libc call).
  * - Variadic fcntl/ioctl are declared with their one integer/pointer argument: on x86_64 and arm64 Linux
  *   such an argument travels in the same register either way.
- * - Watching: Bun has no fd watcher that does not read. watchReadable must not read (the SCM_RIGHTS
- *   message has to stay for recvmsg). For an eventfd, `Bun.file(fd).stream()` works and idles at no CPU,
- *   but it reads the counter on Bun's loop before JS gets it, so a synchronous flush (oom.ts
- *   `stop({ flush: true })` at init's exit) could find it already taken (not seen in a test, not ruled
- *   out either); it also cannot be unref'd, and its dup of the fd closes only some time after a cancel.
- *   So both poll(2) with timeout 0 on an unref'd timer that backs off from 1 ms to a cap (50 ms; 250 ms
- *   for an eventfd) and starts again at 1 ms after each hit. Measured idle (Bun 1.4.5): 1.2 ms CPU/s with
- *   no watch, 1.7 with one eventfd watch, 2.9 with ten; a 1 ms timer used 35-48 ms in 1 s.
- *   test/sys/poll-backoff.test.ts counts the looks (CPU time alone does not tell the two apart on a loaded
- *   machine: a CI run saw 32 ms with the backoff in place).
- *   The console socket usually has the message on the first look: runc sends it right after connecting.
+ * - Watching: Bun has no fd watcher that does not read, and watchReadable must not read (the SCM_RIGHTS
+ *   message has to stay for recvmsg). `Bun.file(fd).stream()` reads the eventfd counter on Bun's loop before
+ *   JS gets it (a synchronous flush, oom.ts `stop({ flush: true })`, could find it taken) and keeps the process
+ *   alive. So a Worker blocks in poll(2) and posts readiness to this thread (watch-bun.ts): no timer, nothing
+ *   runs while no watched fd changes. It replaced poll(2) with timeout 0 on a timer backing off to 50/250 ms
+ *   (up to that much added latency, and 4-20 wake-ups a second per watch); figures in bench/RESULTS.md.
  */
 import { createRequire } from "node:module";
 import { readEventfdCounter } from "./counter.js";
-import type { Block, Natives, Watch } from "./ffi-types.js";
+import type { Block, Natives } from "./ffi-types.js";
+import { watchFd } from "./watch-bun.js";
 
 /** The parts of bun:ffi used here (typed locally: the project does not depend on bun-types). */
 interface BunFfi {
@@ -32,14 +28,8 @@ interface BunFfi {
   read: { i32(ptr: number, offset: number): number };
 }
 
-/** Longest wait between two poll(2) calls of watchReadable. */
-export const MAX_BACKOFF_MS = 50;
-/** The same for an eventfd watch: long-lived (one per cgroup v1 container), and an OOM that kills init is
- * flushed synchronously at its exit, so a later look only delays reporting OOMs of other processes. */
-export const EVENTFD_MAX_BACKOFF_MS = 250;
 const POLLIN = 0x1;
 const POLLRDHUP = 0x2000;
-const POLLNVAL = 0x20;
 
 /** NUL-terminated bytes for a `const char *`, or null. */
 function cstr(s: string | null): Buffer | null {
@@ -66,6 +56,11 @@ export function bunNatives(): Natives {
   const errnoAt = Number(c.__errno_location!());
   /** The memory behind each Block, kept reachable while the Block is. */
   const mem = new WeakMap<Block, Uint8Array>();
+  const watchLibc = {
+    poll: (pfd: Uint8Array, nfds: number, timeout: number) => c.poll!(pfd, nfds, timeout),
+    eventfd: (initval: number, flags: number) => c.eventfd!(initval, flags),
+    close: (fd: number) => c.close!(fd),
+  };
 
   return {
     runtime: "bun",
@@ -91,54 +86,13 @@ export function bunNatives(): Natives {
       mem.set(block, bytes);
       return block;
     },
-    watchReadable: (fd, cb) => pollOnTimer(c.poll!, fd, POLLIN | POLLRDHUP, MAX_BACKOFF_MS, cb),
+    watchReadable: (fd, cb) => watchFd(watchLibc, fd, POLLIN | POLLRDHUP, cb),
     watchEventfd(fd, cb) {
       const buf = Buffer.alloc(8);
-      return pollOnTimer(c.poll!, fd, POLLIN, EVENTFD_MAX_BACKOFF_MS, () => {
+      return watchFd(watchLibc, fd, POLLIN, () => {
         const n = readEventfdCounter(fd, buf);
         if (n > 0n) cb(n);
       });
-    },
-  };
-}
-
-/** Calls `cb` whenever poll(2) reports `events` (or an error/hang-up) on `fd`, looking on a backing-off timer.
- * Exported for test/sys/poll-backoff.test.ts, which counts its looks under mocked timers. */
-export function pollOnTimer(poll: (...args: unknown[]) => number, fd: number, events: number, maxMs: number, cb: () => void): Watch {
-  const pfd = new Uint8Array(8); // struct pollfd { int fd; short events; short revents; }
-  const view = new DataView(pfd.buffer);
-  view.setInt32(0, fd, true);
-  view.setInt16(4, events, true);
-  let timer: NodeJS.Timeout | undefined;
-  let closed = false;
-  let ref = true;
-  let delay = 1;
-  const arm = (ms: number) => {
-    timer = setTimeout(look, ms);
-    if (!ref) timer.unref();
-  };
-  const look = () => {
-    if (closed) return;
-    view.setInt16(6, 0, true);
-    const hit = poll(pfd, 1, 0) > 0 ? view.getInt16(6, true) : 0;
-    if ((hit & POLLNVAL) !== 0) return; // fd closed under the watch: nothing more will come
-    if (hit !== 0) {
-      delay = 1;
-      cb();
-    } else {
-      delay = Math.min(delay * 2, maxMs);
-    }
-    if (!closed) arm(delay);
-  };
-  arm(0);
-  return {
-    close: () => {
-      closed = true;
-      clearTimeout(timer);
-    },
-    unref: () => {
-      ref = false;
-      timer?.unref();
     },
   };
 }

@@ -1,9 +1,10 @@
 // The files an operator puts on containerd's PATH keep working wherever they are put (issue 18 item 3): the
-// launcher bin/containerd-shim-ts-v2 (written by `npm run build`) and the single executable
-// release/containerd-shim-ts-v2 (`npm run package`), each copied, hard-linked and symlinked into a temp dir
-// (containerd's client tests start a copy of the shim from such a dir; runtime_path may name one). Each
-// answers -v, then runs a container through `ctr run --rm --runtime <absolute path of the placed file>`,
-// which containerd 1.6, 1.7 and 2.1 all take as the shim binary itself.
+// launcher bin/containerd-shim-ts-v2 (written by `npm run build`) and the two single executables of `npm run
+// package`, release/containerd-shim-ts-v2 (Node) and release/bun/containerd-shim-ts-v2 (Bun), each copied,
+// hard-linked and symlinked into a temp dir (containerd's client tests start a copy of the shim from such a
+// dir; runtime_path may name one). Each answers -v (naming its engine), then runs a container through
+// `ctr run --rm --runtime <absolute path of the placed file>`, which containerd 1.6, 1.7 and 2.1 all take as
+// the shim binary itself.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -14,8 +15,9 @@ import { BUSYBOX_REF, REPO_ROOT } from "../helpers/image.js";
 import { PLACEMENTS, linkableTempDir, place, type Placement } from "../helpers/placed.js";
 
 const FILES = {
-  launcher: { file: SHIM_BINARY, build: "npm run build" },
-  "single executable": { file: path.join(REPO_ROOT, "release", "containerd-shim-ts-v2"), build: "npm run package" },
+  launcher: { file: SHIM_BINARY, build: "npm run build", engine: "node" },
+  "Node single executable": { file: path.join(REPO_ROOT, "release", "containerd-shim-ts-v2"), build: "npm run package", engine: "node" },
+  "Bun single executable": { file: path.join(REPO_ROOT, "release", "bun", "containerd-shim-ts-v2"), build: "npm run package", engine: "bun" },
 } as const;
 type Kind = keyof typeof FILES;
 const KINDS = Object.keys(FILES) as Kind[];
@@ -47,7 +49,7 @@ void suite("the shim's files copied, hard-linked and symlinked elsewhere", { tim
         const r = await runCapture(file, ["-v"], { env: process.env, cwd: path.dirname(file), timeoutMs: 30_000 });
         assert.equal(r.stderr, "", `${file} -v`);
         assert.equal(r.code, 0, `${file} -v`);
-        assert.match(r.stdout, new RegExp(`^containerd-shim-ts-v2 ${VERSION.replace(/\./g, "\\.")}\n`));
+        assert.match(r.stdout, new RegExp(`^containerd-shim-ts-v2 ${VERSION.replace(/\./g, "\\.")}\n${FILES[kind].engine === "bun" ? "bun 1\\." : "node v"}`));
       });
     }
   }

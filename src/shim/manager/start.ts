@@ -143,12 +143,16 @@ export function closeInheritedFds(keep: readonly number[] = []): number[] {
 
 /**
  * The arguments the daemon is spawned with, after process.execPath: under Node, the Node flags and the
- * launcher; in the single executable (process.execPath is the shim itself), the Node flags as
+ * launcher; in the Node single executable (process.execPath is the shim itself), the Node flags as
  * `--node-options=...` (the SEA is built with execArgvExtension "cli", see scripts/package.ts) and the
- * daemon's own arguments.
+ * daemon's own arguments; in the Bun single executable (process.execPath is the shim too), the daemon's
+ * arguments only: the Node flags (`--lite-mode` and the like) have no Bun meaning and are dropped, and a
+ * compiled Bun file would take any leading argument as the shim's own.
  */
-export function daemonCommand(nodeFlags: readonly string[], args: readonly string[], packaged = PACKAGED !== undefined): string[] {
-  if (!packaged) return [...nodeFlags, BIN_SCRIPT, ...args];
+export function daemonCommand(nodeFlags: readonly string[], args: readonly string[],
+  packaged: "node" | "bun" | undefined = PACKAGED?.engine): string[] {
+  if (packaged === undefined) return [...nodeFlags, BIN_SCRIPT, ...args];
+  if (packaged === "bun") return [...args];
   return nodeFlags.length === 0 ? [...args] : [`--node-options=${nodeFlags.join(" ")}`, ...args];
 }
 

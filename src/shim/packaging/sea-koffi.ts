@@ -108,7 +108,9 @@ let koffi: Record<string, unknown> | undefined; // one dlopen per process, as re
 
 function embeddedKoffi(): Record<string, unknown> {
   if (koffi !== undefined) return koffi;
-  if (PACKAGED === undefined) throw new Error("koffi is embedded only in the single executable");
+  if (PACKAGED?.koffiSha256 === undefined || PACKAGED.koffiVersion === undefined) {
+    throw new Error("koffi is embedded only in the Node single executable");
+  }
   const asset = getRawAsset(KOFFI_ASSET);
   const bytes = typeof asset === "string" ? Buffer.from(asset) : new Uint8Array(asset);
   const override = process.env[NATIVE_DIR_ENV];

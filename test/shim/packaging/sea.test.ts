@@ -74,13 +74,18 @@ void suite("sea: daemon command", () => {
   const args = ["-namespace", "ns", "-id", "x"];
 
   void test("under Node: the Node flags, the launcher, the daemon's arguments", () => {
-    assert.deepEqual(daemonCommand(["--lite-mode"], args, false), ["--lite-mode", BIN_SCRIPT, ...args]);
+    assert.deepEqual(daemonCommand(["--lite-mode"], args, undefined), ["--lite-mode", BIN_SCRIPT, ...args]);
   });
 
-  void test("in the single executable: the same file with the Node flags as one --node-options", () => {
-    assert.deepEqual(daemonCommand(["--lite-mode", "--max-semi-space-size=1"], args, true),
+  void test("in the Node single executable: the same file with the Node flags as one --node-options", () => {
+    assert.deepEqual(daemonCommand(["--lite-mode", "--max-semi-space-size=1"], args, "node"),
       ["--node-options=--lite-mode --max-semi-space-size=1", ...args]);
-    assert.deepEqual(daemonCommand([], args, true), args);
+    assert.deepEqual(daemonCommand([], args, "node"), args);
+  });
+
+  void test("in the Bun single executable: the same file, the Node flags dropped", () => {
+    assert.deepEqual(daemonCommand(["--lite-mode", "--max-semi-space-size=1"], args, "bun"), args);
+    assert.deepEqual(daemonCommand([], args, "bun"), args);
   });
 
   void test("outside the bundle nothing is packaged and the version comes from package.json", () => {
