@@ -17,7 +17,7 @@ import { runCapture, startContainerd } from "../test/helpers/containerd.js";
 import { CRI_NS, CriClient, cri, hostNetworkPod, shimDaemons, sleeperContainer, type PodSandboxConfig } from "../test/helpers/cri.js";
 import { busyboxImageTar, pauseImageTar } from "../test/helpers/image.js";
 import { waitFor } from "../test/helpers/wait.js";
-import { OURS, RUNC, ctrCommand, type Containerd, type ContainerdVersion } from "./lib.js";
+import { OURS, RUNC, ctrCommand, shimBinary, type Containerd, type ContainerdVersion } from "./lib.js";
 
 /** CRI runtime handlers of a bench containerd. */
 export const HANDLER = { ours: "", runc: "runc", shimMode: "shimmode" } as const;
@@ -61,7 +61,7 @@ export async function criContainerd(v: ContainerdVersion, opts: { env?: Record<s
   let c: Containerd;
   try {
     c = await startContainerd(v, {
-      cri: true, runtime: OURS, namespace: `bench-${process.pid}`, images: [], env,
+      cri: true, runtime: OURS, namespace: `bench-${process.pid}`, images: [], env, shimBinary: shimBinary(),
       extraConfig: extraConfig(v, runcRoot, tsConfig, opts.shimMode === true),
     });
   } catch (err) {
@@ -145,8 +145,8 @@ export function daemons(b: CriBench, runtime: string): number[] {
   return shimDaemons(b.c, shimName(runtime));
 }
 
-/** Waits until no shim daemon of either runtime serves this containerd (between measured rounds). */
-export async function noDaemons(b: CriBench): Promise<void> {
-  await waitFor(() => daemons(b, OURS).length + daemons(b, RUNC).length === 0,
-    { timeoutMs: 20_000, intervalMs: 10, what: "every shim daemon to exit" });
+/** Waits until no shim daemon of either runtime serves this containerd, or only `left` (resident pods' ones). */
+export async function noDaemons(b: CriBench, left = 0): Promise<void> {
+  await waitFor(() => daemons(b, OURS).length + daemons(b, RUNC).length === left,
+    { timeoutMs: 20_000, intervalMs: 10, what: left === 0 ? "every shim daemon to exit" : `all but ${left} shim daemons to exit` });
 }

@@ -17,12 +17,23 @@ export interface Latency {
 
 const tag = (r: string): string => (r === OURS ? "ts" : r === RUNC ? "go" : "also");
 
+export interface LatencyOptions {
+  /** Reaches every shim's `start` (e.g. SHIM_TS_GROUPING=namespace). */
+  env?: Record<string, string>;
+  /** One `sleep` container per runtime kept running throughout, so that a grouped daemon is already up. */
+  resident?: boolean;
+  /** Measure `ctr task exec` too (default true). */
+  exec?: boolean;
+}
+
 /** `runs` of each operation per runtime on a fresh containerd `v`, runtimes interleaved, after one warm-up each. */
-export async function measureLatency(v: ContainerdVersion, runs: number, runtimes: readonly string[] = RUNTIMES): Promise<Latency> {
-  const c = await containerd(v);
+export async function measureLatency(v: ContainerdVersion, runs: number, runtimes: readonly string[] = RUNTIMES,
+  opts: LatencyOptions = {}): Promise<Latency> {
+  const c = await containerd(v, opts.env);
   try {
     const run = new Map<string, number[]>(runtimes.map((r) => [r, []]));
     const exec = new Map<string, number[]>(runtimes.map((r) => [r, []]));
+    if (opts.resident) for (const r of runtimes) await runDetached(c, r, `resident-${tag(r)}`, ["sleep", "3600"]);
     // Warm-up: one of each (page cache, image unpack, first shim binary load).
     for (const r of runtimes) await timeCtr(c, ["run", "--rm", "--runtime", r, BUSYBOX_REF, `warm-${tag(r)}`, "true"]);
     for (let i = 0; i < runs; i++) {
@@ -30,6 +41,7 @@ export async function measureLatency(v: ContainerdVersion, runs: number, runtime
         run.get(r)!.push(await timeCtr(c, ["run", "--rm", "--runtime", r, BUSYBOX_REF, `lat-${tag(r)}-${i}`, "true"]));
       }
     }
+    if (opts.exec === false) return { run, exec };
     const ids = runtimes.map((r) => `exec-${tag(r)}`);
     try {
       for (const [k, r] of runtimes.entries()) {

@@ -2,11 +2,11 @@
 // runtimes (ours and containerd-shim-runc-v2 from the same Debian package, picked per container with
 // `ctr run --runtime`), shim pids and sockets, /proc memory, percentiles, markdown tables, RESULTS.md.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { BUSYBOX_REF, shimSocketPath, startContainerd, type Containerd, type ContainerdVersion } from "../test/helpers/containerd.js";
+import { BUSYBOX_REF, SHIM_BINARY, shimSocketPath, startContainerd, type Containerd, type ContainerdVersion } from "../test/helpers/containerd.js";
 import { REPO_ROOT } from "../test/helpers/image.js";
 import { waitFor } from "../test/helpers/wait.js";
 
@@ -35,10 +35,27 @@ export function versions(def: string): ContainerdVersion[] {
   return arg("versions", def).split(",").map((s) => s.trim()) as ContainerdVersion[];
 }
 
-/** A private containerd of `version` (both runtimes usable); `env` reaches every shim's `start`. */
-export async function containerd(version: ContainerdVersion, env: Record<string, string> = {}): Promise<Containerd> {
+/**
+ * The file containerd runs as our shim: `--shim FILE` (absolute), `--shim release` for the single executable
+ * `npm run package` builds (release/containerd-shim-ts-v2, what scripts/install.sh installs), default the
+ * launcher bin/containerd-shim-ts-v2 (node + dist/ of this checkout).
+ */
+export function shimBinary(): string {
+  const s = arg("shim", "");
+  if (s === "") return SHIM_BINARY;
+  const file = s === "release" ? path.join(REPO_ROOT, "release", "containerd-shim-ts-v2") : path.resolve(s);
+  if (!existsSync(file)) throw new Error(`--shim ${s}: no ${file}${s === "release" ? " (run npm run package)" : ""}`);
+  return file;
+}
+
+/**
+ * A private containerd of `version` (both runtimes usable); `env` reaches every shim's `start`. Containerds
+ * running at the same time need their own `namespace`: it names the runc root, which stop() empties.
+ */
+export async function containerd(version: ContainerdVersion, env: Record<string, string> = {},
+  namespace = `bench-${process.pid}`): Promise<Containerd> {
   if (process.getuid?.() !== 0) throw new Error("benchmarks need root");
-  return startContainerd(version, { namespace: `bench-${process.pid}`, env });
+  return startContainerd(version, { namespace, env, shimBinary: shimBinary() });
 }
 
 /** Runs ctr and throws unless it exits 0. */
