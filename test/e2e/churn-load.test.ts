@@ -14,7 +14,7 @@ import { after, before, suite, test, type TestContext } from "node:test";
 import { RUNTIME, VERSIONS, startContainerd, zombiesOf, type Containerd } from "../helpers/containerd.js";
 import { CRI_NS, CriClient, cri, criTaskPids } from "../helpers/cri.js";
 import { ShimClient } from "../helpers/events.js";
-import { hostLeftovers, runCycle, startPod, stopPod, type Pod } from "../helpers/churn.js";
+import { foreignIds, hostLeftovers, runCycle, startPod, stopPod, type Pod } from "../helpers/churn.js";
 import { fdCount, fdKinds, memKiB, stats } from "../helpers/load.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -46,10 +46,12 @@ if (VERSIONS.includes("2.1")) {
     let client: CriClient | undefined;
     let anchor: Pod | undefined;
     let anchorSocket = "";
+    let foreign: string[] = []; // on the host before this containerd: not this test's leftovers
     const get = (): Containerd => c ?? assert.fail("containerd 2.1 did not start");
     const cc = (): CriClient => client ?? assert.fail("no CRI client");
 
     before(async () => {
+      foreign = await foreignIds();
       c = await startContainerd("2.1", { cri: true, namespace: CRI_NS, images: ["busybox", "pause"], env: { SHIM_TS_GROUPING: "namespace" } });
       client = await CriClient.connect(c.address);
       anchor = await startPod(c, cc(), "anchor", 1);
@@ -96,12 +98,12 @@ if (VERSIONS.includes("2.1")) {
           const run = await runCycle(cd, cc(), `c${k}`, PODS, CONTAINERS, PARALLEL);
           errors.push(...run.errors.map((e) => `cycle ${k}: ${e}`));
           // Removal is done when RemovePodSandbox returns; allow what containerd finishes just after it.
-          let left = await hostLeftovers(cd, [a.id, ...a.apps], run.podIds);
+          let left = await hostLeftovers(cd, [...foreign, a.id, ...a.apps], run.podIds);
           const l0 = performance.now();
-          await waitFor(async () => Object.values(left = await hostLeftovers(cd, [a.id, ...a.apps], run.podIds)).every((n) => n === 0),
+          await waitFor(async () => Object.values(left = await hostLeftovers(cd, [...foreign, a.id, ...a.apps], run.podIds)).every((n) => n === 0),
             { timeoutMs: 15_000, what: "nothing left" }).catch(() => undefined);
           if (performance.now() - l0 > 200) t.diagnostic(`cycle ${k}: leftovers went after ${Math.round(performance.now() - l0)} ms`);
-          assert.deepEqual(left, { runc: 0, mounts: 0, bundles: 0, cgroups: 0, pause: 0, sockets: 0 }, `cycle ${k}: left on the host`);
+          assert.deepEqual(left, { runc: 0, mounts: 0, bundles: 0, cgroups: 0, pause: 0, sockets: 0 }, `cycle ${k}: left on the host (not counting the ${foreign.length} ids found there before the test)`);
           const zombies = zombiesOf([daemon, ctrd]);
           assert.deepEqual(zombies, [], `cycle ${k}: zombies of the daemon or containerd`);
           const now = { daemonFds: fdCount(daemon), ctrdFds: fdCount(ctrd), rssKiB: memKiB(daemon).rss };
@@ -136,8 +138,8 @@ if (VERSIONS.includes("2.1")) {
     void test("removing the anchor pod leaves nothing: no daemon, runc container, mount, bundle, cgroup, socket or pause process", async () => {
       const cd = get();
       await stopPod(cc(), anchor ?? assert.fail("no anchor pod"));
-      let left = await hostLeftovers(cd, []);
-      await waitFor(async () => Object.values(left = await hostLeftovers(cd, [])).every((n) => n === 0),
+      let left = await hostLeftovers(cd, foreign);
+      await waitFor(async () => Object.values(left = await hostLeftovers(cd, foreign)).every((n) => n === 0),
         { timeoutMs: 20_000, what: "nothing left" }).catch((e: Error) => { throw new Error(`${e.message}: ${JSON.stringify(left)}`); });
       assert.deepEqual(await cc().listPodSandbox(), []);
       await waitFor(() => !existsSync(anchorSocket), { timeoutMs: 10_000, what: `the shim socket ${anchorSocket} to go` });

@@ -88,6 +88,16 @@ function pauseProcesses(keepIds: string[]): number[] {
 }
 
 /**
+ * Ids of the runc containers and cgroups of CRI namespace k8s.io already on the host: what another containerd
+ * (another test, a run that was killed) left there. A test takes them before it starts its own containerd and
+ * passes them to {@link hostLeftovers} among the ids to keep, so that only what it created counts.
+ */
+export async function foreignIds(): Promise<string[]> {
+  const runc = await runcList(path.join("/run/containerd/runc", CRI_NS));
+  return [...new Set([...runc, ...cgroupsUnder(CRI_NS).map((cg) => path.basename(cg))])];
+}
+
+/**
  * Counts of what is on the host for CRI namespace k8s.io of `c`, not counting `keepIds` (pod and container
  * ids); `sockets` are the per-pod shim sockets of `podIds` that still exist.
  */
