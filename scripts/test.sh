@@ -79,18 +79,7 @@ if [ "${SKIP_E2E:-0}" != 1 ]; then
     echo "== e2e tests on $runtime, SHIM_TS_GROUPING=$grouping (${#e2e[@]} files, runtime ${E2E_RUNTIME:-io.containerd.ts.v2}, containerd ${E2E_VERSIONS:-1.6,1.7,2.1})"
     genv=(-u SHIM_TS_GROUPING) # the default mode is the variable unset, as on a node that never set it
     [ "$grouping" != pod ] && genv=(SHIM_TS_GROUPING="$grouping")
-    files=("${e2e[@]}")
-    if [ "$grouping" = namespace ] && [ -n "${E2E_NAMESPACE_EXCLUDE-concurrent}" ]; then
-      # A known, open race (RELIABILITY.md, "Open: concurrent ctr run with namespace grouping"): 20 concurrent
-      # ctr run into one namespace daemon sometimes lose one container's connection (ttrpc: closed), at
-      # 3205997 as now. Left out of this lane by name, and said so; E2E_NAMESPACE_EXCLUDE= runs it.
-      IFS=, read -r -a skip <<< "${E2E_NAMESPACE_EXCLUDE-concurrent}"
-      for s in "${skip[@]}"; do
-        echo "== e2e $name: NOT RUN: $s.test.js (known open race, see RELIABILITY.md; E2E_NAMESPACE_EXCLUDE= runs it)"
-        mapfile -t files < <(printf '%s\n' "${files[@]}" | grep -v "/$s\.test\.js$")
-      done
-    fi
-    env "${genv[@]}" SHIM_TS_RUNTIME="$runtime" node --test --test-concurrency=1 --test-reporter=tap "${files[@]}" \
+    env "${genv[@]}" SHIM_TS_RUNTIME="$runtime" node --test --test-concurrency=1 --test-reporter=tap "${e2e[@]}" \
       > "$logs/e2e-$name.tap" 2>&1 || status=1
     grep -E '^\s*not ok ' "$logs/e2e-$name.tap" | head -50
     failures "$logs/e2e-$name.tap"

@@ -6,6 +6,7 @@
  */
 import { jsonAnswer, MAX_VERSION_ENV, probeTaskVersion } from "./version-probe.js";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import type net from "node:net";
 import path from "node:path";
 import { SOCKET_PATH_LIMIT, socketAddress, socketDir, socketPath } from "../socket/address.js";
 import type { Grouping, ShimConfig } from "../config/config.js";
@@ -155,6 +156,12 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
       const fd = listenerFd(bound as Exclude<typeof bound, "joined" | undefined>);
       closeInheritedFds([fd]);
       pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, fd, daemonEnv, nodeFlags);
+      // The daemon has its own copy of the listening socket now. This process must stop accepting on it at
+      // once: it still runs its event loop (the version probe, up to 1 s), and a connection it accepted (a
+      // Join, or containerd's connection for another container) would never be answered, then be closed when
+      // it exits (namespace grouping, concurrent ctr run: "ttrpc: closed"). close() unlinks only the private
+      // name the socket was bound to (already removed by bindSocket), not the group's path it was linked to.
+      (bound as net.Server).close();
     }
     // The next spare boots while this one (or the cold daemon) is placed and containerd connects.
     const nextSpare = warm && warmCtx ? warm.spawnSpare(warmCtx, env, config.warmIdleMs) : undefined;
@@ -191,6 +198,5 @@ export async function start(flags: Flags): Promise<void> {
     process.exit(1);
   }
   writeAll(1, out);
-  // Exit without closing the listener: closing a bound pipe handle would unlink the daemon's socket.
   process.exit(0);
 }
