@@ -84,12 +84,13 @@ async function bundleShim(outfile: string, facts: object, plugin: esbuild.Plugin
     format: "cjs",
     // import.meta.url (the launcher's paths, unused here) is the executable's own URL.
     banner: { js: 'var __shimImportMetaUrl = require("node:url").pathToFileURL(process.execPath).href;' },
-    define: { "import.meta.url": "__shimImportMetaUrl", SHIM_TS_PACKAGED: JSON.stringify(facts) },
     plugins: [plugin],
     legalComments: "none",
     logLevel: "warning",
     metafile: true,
     ...engine,
+    // The engine's own defines (the Bun file's inline poll Worker) come on top of the common ones.
+    define: { "import.meta.url": "__shimImportMetaUrl", SHIM_TS_PACKAGED: JSON.stringify(facts), ...engine.define },
   });
   return Object.keys(result.metafile?.inputs ?? {});
 }
@@ -186,7 +187,7 @@ export function createRequire() {
   const workerSource = worker.outputFiles[0]!.text;
   const bunBundle = path.join(bunWork, "shim.cjs");
   const bunInputs = await bundleShim(bunBundle, { engine: "bun", version }, bunRequire,
-    { target: "esnext", external: ["bun:ffi"], define: { "import.meta.url": "__shimImportMetaUrl", SHIM_TS_PACKAGED: JSON.stringify({ engine: "bun", version }), SHIM_TS_POLL_WORKER: JSON.stringify(workerSource) } });
+    { target: "esnext", external: ["bun:ffi"], define: { SHIM_TS_POLL_WORKER: JSON.stringify(workerSource) } });
   if (!bunInputs.some((i) => i.endsWith("src/sys/bun/ffi.ts"))) throw new Error("the Bun bundle lacks src/sys/bun/ffi.ts");
   if (bunInputs.some((i) => i.includes("koffi"))) throw new Error(`the Bun bundle pulled in koffi: ${bunInputs.filter((i) => i.includes("koffi")).join(", ")}`);
   if (/node:sea|getRawAsset/.test(readFileSync(bunBundle, "utf8"))) throw new Error("the Bun bundle refers to the SEA's assets");
