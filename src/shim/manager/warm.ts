@@ -8,11 +8,9 @@ import type { Logger } from "../../log.js";
 import { spareArgs, type Flags } from "../invocation/flags.js";
 import { nodeBootEnv } from "../packaging/nodeenv.js";
 import { PACKAGED } from "../packaging/packaged.js";
-import { adopt, ADOPT_DEADLINE_MS, buildId, killSpare, spareSocketPath, type AdoptRequest } from "../spare/protocol.js";
+import { WARM_IDLE_ENV } from "../config/config.js";
+import { adopt, ADOPT_DEADLINE_MS, buildId, killSpare, SPARE_NODE_FLAGS_ENV, spareSocketPath, type AdoptRequest } from "../spare/protocol.js";
 import { spawnDaemon } from "./spawn.js";
-
-/** Mirrors spare.ts SPARE_NODE_FLAGS_ENV (start does not load spare.ts, which loads the whole daemon). */
-export const SPARE_NODE_FLAGS_ENV = "SHIM_TS_SPARE_NODE_FLAGS";
 
 /** What `start` knows when it would spawn a daemon for a pod. */
 export interface WarmContext {
@@ -71,7 +69,7 @@ export async function spawnSpare(ctx: WarmContext, env: NodeJS.ProcessEnv, idleM
   const spare = spareSocketPath(ctx.flags.address, ctx.flags.namespace, ctx.socketDir);
   const spareEnv = nodeBootEnv(env);
   spareEnv[SPARE_NODE_FLAGS_ENV] = JSON.stringify(ctx.nodeFlags);
-  if (idleMs !== undefined) spareEnv["SHIM_TS_WARM_IDLE_MS"] = String(idleMs);
+  if (idleMs !== undefined) spareEnv[WARM_IDLE_ENV] = String(idleMs); // config.ts is loaded already: warm is on
   if (ctx.ttrpcAddress) spareEnv["TTRPC_ADDRESS"] = ctx.ttrpcAddress;
   try {
     return await spawnDaemon(spareArgs(ctx.flags, spare, ctx.bundle, ctx.debug), "/", undefined, spareEnv, ctx.nodeFlags);

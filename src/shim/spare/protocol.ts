@@ -22,6 +22,9 @@ import { fileURLToPath } from "node:url";
 
 /** Everything `start` may spend on a spare (connect, Adopt, answer) before it spawns a daemon itself. */
 export const ADOPT_DEADLINE_MS = 200;
+
+/** Set by `start` for a spare: the Node flags (JSON array) it was spawned with, which an Adopt must match. */
+export const SPARE_NODE_FLAGS_ENV = "SHIM_TS_SPARE_NODE_FLAGS";
 /** How long `start` waits for a hung spare it killed to be gone (its sockets close with it). */
 const KILL_WAIT_MS = 1000;
 const MAX_LINE = 64 * 1024;

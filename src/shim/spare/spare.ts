@@ -21,13 +21,10 @@ import { openLogFifo } from "../diagnostics/logfifo.js";
 import type { Flags } from "../invocation/flags.js";
 import { PACKAGED } from "../packaging/packaged.js";
 import { bindSocket, probeSocket } from "../socket/socket.js";
-import { buildId, readLine, sparePidFile, type AdoptAnswer, type AdoptRequest } from "./protocol.js";
+import { buildId, readLine, SPARE_NODE_FLAGS_ENV, sparePidFile, type AdoptAnswer, type AdoptRequest } from "./protocol.js";
 
 /** How often the spare checks that containerd's address still answers. */
 const CONTAINERD_CHECK_MS = 2000;
-
-/** Set by `start` for a spare: the Node flags (JSON array) it was spawned with, which an Adopt must match. */
-export const SPARE_NODE_FLAGS_ENV = "SHIM_TS_SPARE_NODE_FLAGS";
 
 function ownNodeFlags(): string {
   const flags = process.env[SPARE_NODE_FLAGS_ENV];
