@@ -17,7 +17,7 @@ import { runCapture, startContainerd } from "../test/helpers/containerd.js";
 import { CRI_NS, CriClient, cri, hostNetworkPod, shimDaemons, sleeperContainer, type PodSandboxConfig } from "../test/helpers/cri.js";
 import { busyboxImageTar, pauseImageTar } from "../test/helpers/image.js";
 import { waitFor } from "../test/helpers/wait.js";
-import { OURS, RUNC, ctrCommand, shimBinary, type Containerd, type ContainerdVersion } from "./lib.js";
+import { OURS, RUNC, ctrCommand, idleSpares, shimBinary, shimEnv, type Containerd, type ContainerdVersion } from "./lib.js";
 
 /** CRI runtime handlers of a bench containerd. */
 export const HANDLER = { ours: "", runc: "runc", shimMode: "shimmode" } as const;
@@ -53,7 +53,7 @@ export interface Pod { id: string; config: PodSandboxConfig; containers: string[
 export async function criContainerd(v: ContainerdVersion, opts: { env?: Record<string, string>; shimMode?: boolean } = {}): Promise<CriBench> {
   if (process.getuid?.() !== 0) throw new Error("benchmarks need root");
   if (opts.shimMode && v !== "1.7") throw new Error("shim sandboxer mode is measured on containerd 1.7 only");
-  const env = { ...opts.env, ...(opts.shimMode ? { ENABLE_CRI_SANDBOXES: "1" } : {}) };
+  const env = shimEnv({ ...opts.env, ...(opts.shimMode ? { ENABLE_CRI_SANDBOXES: "1" } : {}) });
   const tmp = await mkdtemp(path.join(tmpdir(), "bench-cri-"));
   const runcRoot = `/run/containerd/runc-${path.basename(tmp)}`;
   const tsConfig = path.join(tmp, "ts.toml");
@@ -145,8 +145,15 @@ export function daemons(b: CriBench, runtime: string): number[] {
   return shimDaemons(b.c, shimName(runtime));
 }
 
-/** Waits until no shim daemon of either runtime serves this containerd, or only `left` (resident pods' ones). */
+/** Our daemons that serve pods: all but an idle warm spare (`--warm`), which stays for its idle time. */
+export function podDaemons(b: CriBench): number[] {
+  const ours = daemons(b, OURS);
+  const spares = new Set(idleSpares(ours));
+  return ours.filter((p) => !spares.has(p));
+}
+
+/** Waits until no shim daemon of either runtime serves a pod here, or only `left` (resident pods' ones). */
 export async function noDaemons(b: CriBench, left = 0): Promise<void> {
-  await waitFor(() => daemons(b, OURS).length + daemons(b, RUNC).length === left,
+  await waitFor(() => podDaemons(b).length + daemons(b, RUNC).length === left,
     { timeoutMs: 20_000, intervalMs: 10, what: left === 0 ? "every shim daemon to exit" : `all but ${left} shim daemons to exit` });
 }

@@ -48,6 +48,30 @@ export function shimBinary(): string {
   return file;
 }
 
+/** `--warm`: our shim runs with its warm spare (SHIM_TS_WARM=1 in the environment of every bench containerd). */
+export const WARM = flag("warm");
+
+/** `env` plus SHIM_TS_WARM=1 under `--warm` (an explicit SHIM_TS_WARM in `env` wins). */
+export function shimEnv(env: Record<string, string> = {}): Record<string, string> {
+  return WARM ? { SHIM_TS_WARM: "1", ...env } : env;
+}
+
+/**
+ * The idle warm spares among `pids` (our daemons): started with `-spare S` and still named by `S.pid`, which
+ * the spare removes when it is adopted (it then serves a pod under the same argv) or exits.
+ */
+export function idleSpares(pids: number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      const i = argv.indexOf("-spare");
+      return i >= 0 && Number(readFileSync(`${argv[i + 1]}.pid`, "utf8")) === pid;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /**
  * A private containerd of `version` (both runtimes usable); `env` reaches every shim's `start`. Containerds
  * running at the same time need their own `namespace`: it names the runc root, which stop() empties.
@@ -55,7 +79,7 @@ export function shimBinary(): string {
 export async function containerd(version: ContainerdVersion, env: Record<string, string> = {},
   namespace = `bench-${process.pid}`): Promise<Containerd> {
   if (process.getuid?.() !== 0) throw new Error("benchmarks need root");
-  return startContainerd(version, { namespace, env, shimBinary: shimBinary() });
+  return startContainerd(version, { namespace, env: shimEnv(env), shimBinary: shimBinary() });
 }
 
 /** Runs ctr and throws unless it exits 0. */

@@ -6,7 +6,7 @@
 // With SHIM_TS_GROUPING=namespace a resident pod per runtime stays up, as on a node with pods. Run as root:
 //   node dist/bench/pods.js [--runs 10] [--write]
 // bench/all.ts calls measurePods().
-import { HANDLER, criContainerd, noDaemons, runPod, stopCri, teardownPod, type Handler } from "./cri.js";
+import { HANDLER, criContainerd, noDaemons, runPod, stopCri, teardownPod, type Handler, type Pod } from "./cri.js";
 import { OURS, RUNC, arg, fmt, isMain, label, quantile, record, stamp, table, type ContainerdVersion } from "./lib.js";
 
 export interface PodTimes {
@@ -37,9 +37,10 @@ export async function measurePods(v: ContainerdVersion, runs: number, opts: PodO
   const times = (): Map<string, number[]> => new Map(handlers.map(([r]) => [r, []]));
   const out: PodTimes = { start: times(), teardown: times(), burst: times() };
   const tag = (runtime: string): string => (runtime === OURS ? "ts" : "go");
+  const residents: Pod[] = [];
   try {
     // With namespace grouping a node has its daemon up already: a resident pod per runtime keeps one running.
-    if (ns) for (const [runtime, handler] of handlers) await runPod(b, handler, `resident-${tag(runtime)}`, 1);
+    if (ns) for (const [runtime, handler] of handlers) residents.push(await runPod(b, handler, `resident-${tag(runtime)}`, 1));
     const left = ns ? handlers.length : 0; // daemons that stay between rounds
     for (let i = -1; i < runs; i++) {
       for (const [runtime, handler] of handlers) {
@@ -67,6 +68,9 @@ export async function measurePods(v: ContainerdVersion, runs: number, opts: PodO
     }
     return out;
   } finally {
+    // Torn down like any pod: in shim sandboxer mode the pause runs under /run/containerd/runc/k8s.io, which
+    // stopCri() does not empty (it belongs to every CRI containerd on the machine).
+    for (const pod of residents) await teardownPod(b, pod).catch((e: Error) => console.error(`resident ${pod.id}: ${e.message}`));
     await stopCri(b);
   }
 }

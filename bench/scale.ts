@@ -6,7 +6,7 @@
 // --rounds R: R rounds of E execs, PSS after each (does it keep growing, or level off?).
 // bench/all.ts calls measureScale().
 import { setTimeout as delay } from "node:timers/promises";
-import { HANDLER, addContainer, criContainerd, daemons, noDaemons, runPod, stopCri, teardownPod, type CriBench, type Handler } from "./cri.js";
+import { HANDLER, addContainer, criContainerd, daemons, noDaemons, podDaemons, runPod, stopCri, teardownPod, type CriBench, type Handler } from "./cri.js";
 import { OURS, RUNC, arg, fmt, isMain, label, memoryOf, record, stamp, table, versions, type ContainerdVersion } from "./lib.js";
 
 export interface Scale {
@@ -45,7 +45,7 @@ async function one(b: CriBench, runtime: string, handler: Handler, n: number, ex
   const pod = await runPod(b, handler, `scale-${runtime === OURS ? "ts" : "go"}`, 0);
   try {
     const pss = (): number => {
-      const d = daemons(b, runtime);
+      const d = runtime === OURS ? podDaemons(b) : daemons(b, runtime); // not an idle warm spare (--warm)
       if (d.length !== 1) throw new Error(`one pod of ${runtime}: expected 1 shim daemon, found ${d.length}`);
       return memoryOf(d[0]!).pss;
     };
