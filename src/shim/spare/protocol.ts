@@ -58,7 +58,7 @@ export function spareSocketPath(containerdAddress: string, namespace: string, so
   return path.posix.join(socketDir, hash);
 }
 
-/** The file the spare writes its pid to before its socket appears (so a hung one can be killed). */
+/** The file the spare that holds the socket writes its pid to, right after binding it (so a hung one can be killed). */
 export function sparePidFile(spareSocket: string): string {
   return `${spareSocket}.pid`;
 }

@@ -51,12 +51,15 @@ export async function runSpare(flags: Flags): Promise<void> {
   const spareSocket = flags.spare;
   const nodeFlags = ownNodeFlags();
   setChildSubreaper(); // also loads the native bindings now rather than at adoption
-  writeFileSync(sparePidFile(spareSocket), String(process.pid), { mode: 0o600 });
   const bound = await bindSocket(spareSocket).catch(() => undefined);
   if (bound === undefined || bound === "live") {
     log.debug("another spare serves this containerd and namespace, exiting", { socket: spareSocket });
     process.exit(0);
   }
+  // Only the spare that holds the socket names itself in the pid file (a loser writing it first would leave
+  // the file naming a dead pid, and a hung winner could then not be killed). Written before this tick ends,
+  // so before any adoption request is read.
+  writeFileSync(sparePidFile(spareSocket), String(process.pid), { mode: 0o600 });
   const listener: net.Server = bound;
   const ino = lstatSync(spareSocket).ino;
   let state: "idle" | "adopting" | "retired" = "idle";

@@ -105,6 +105,21 @@ void suite("warm spare", { timeout: 60_000 }, () => {
     await waitFor(() => !alive(spare) && !existsSync(b.sock), { what: "the adopted daemon to exit on Shutdown" });
   });
 
+  void test("a second spare for the same containerd exits and leaves the first one's pid file alone", async (t) => {
+    const env = await setup(t);
+    await start(env, "pod1");
+    const first = await waitFor(() => readySpare(env), { what: "the first spare" });
+    // What a `start` racing another one spawns: a spare for the same address and namespace.
+    const r = await runShim(["-namespace", "t", "-address", env.grpc, "-publish-binary", "/bin/true", "-spare", env.spare, "-bundle", bundle(env, "pod1")],
+      { cwd: "/", env: env.env });
+    assert.equal(r.code, 0, String(r.stderr));
+    // The pid file still names the idle spare, so that a `start` finding it hung can kill it.
+    assert.equal(await readySpare(env), first);
+    process.kill(first, "SIGSTOP");
+    await start(env, "pod2");
+    await waitFor(() => !alive(first), { what: "the hung spare to be killed" });
+  });
+
   void test("a spare of another build is never adopted, and exits", async (t) => {
     const env = await setup(t);
     await start(env, "pod1");
