@@ -260,8 +260,11 @@ export function ctrCommand(c: Containerd, args: string[]): [string, string[]] {
  * path, which `ctr run --runtime` takes like a name: a wrapper in a temp dir that sets SHIM_TS_RUNTIME=bun
  * (and SHIM_TS_DAEMON_NODE_FLAGS to what follows "bun ", which reaches Bun as its own flags) and execs
  * bin/containerd-shim-ts-v2: one extra /bin/sh exec per `start`/`delete`, about 1 ms. Removed at exit.
+ * With `--runtime`, "node" is ours as such on Node: the bench's containerds get SHIM_TS_RUNTIME=node (unless
+ * set already), since the launcher runs Bun by default.
  */
 export function jsRuntimes(): string[] {
+  if (flag("runtime")) process.env["SHIM_TS_RUNTIME"] ??= "node";
   const wanted = arg("runtime", "node").split(",").map((s) => s.trim()).filter((s) => s !== "" && s !== "node");
   return wanted.map((rt) => {
     const [name, ...flags] = rt.split(/\s+/);

@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Installs a single executable of `npm run package` as PREFIX/bin/containerd-shim-ts-v2 and prints the
 # containerd config for the containerd found here.
-#   bash scripts/install.sh [--engine node|bun] [--prefix /usr/local] [--containerd-version X.Y] [--uninstall] [--force]
-#   --engine              node (default): release/containerd-shim-ts-v2; bun: release/bun/containerd-shim-ts-v2
+#   bash scripts/install.sh [--engine bun|node] [--prefix /usr/local] [--containerd-version X.Y] [--uninstall] [--force]
+#   --engine              bun (default): release/containerd-shim-ts-v2; node: release/node/containerd-shim-ts-v2
 #   --prefix              where to install (default /usr/local)
 #   --containerd-version  the containerd to print the config for (default: `containerd --version`)
 #   --uninstall           remove exactly what the manifest PREFIX/share/containerd-shim-ts-v2/manifest lists
 #   --force               replace a PREFIX/bin/containerd-shim-ts-v2 this script did not install
 # Builds the package first when it is missing or older than the sources (npm ci when node_modules is
 # missing or older than package-lock.json, then npm run package). The installed file needs no node,
-# node_modules or checkout: it is Node (or Bun) itself with the shim inside.
+# node_modules or checkout: it is Bun (or Node) itself with the shim inside.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 name=containerd-shim-ts-v2
 prefix=/usr/local
-engine=node
+engine=bun
 ctd_version=""
 uninstall=0
 force=0
@@ -75,7 +75,7 @@ fi
 
 # --- build the package when needed ---
 release="$root/release/$name"
-[ "$engine" = node ] || release="$root/release/$engine/$name"
+[ "$engine" = bun ] || release="$root/release/$engine/$name"
 stale() {
   [ -x "$release" ] || return 0
   [ -n "$(cd "$root" && find src proto scripts/package.ts package.json package-lock.json -newer "$release" -type f \
@@ -90,7 +90,7 @@ if stale; then
   log "npm run package"
   (cd "$root" && npm run --silent package >&2)
 fi
-[ -x "$release" ] || die "no $release after the build$([ "$engine" = node ] || echo " (it needs node_modules/@oven/bun-linux-x64, an optional dependency)")"
+[ -x "$release" ] || die "no $release after the build$([ "$engine" = node ] || echo " (it needs node_modules/@oven/bun-linux-x64, npm's optional dependency on linux-x64)")"
 
 # --- install ---
 if [ -e "$bin" ] || [ -L "$bin" ]; then

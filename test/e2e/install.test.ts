@@ -1,8 +1,8 @@
-// scripts/install.sh and the single executables of `npm run package`: the Node one (the default) and the Bun
-// one (--engine bun), each installed into a temp prefix. The installed file alone (no node on containerd's
+// scripts/install.sh and the single executables of `npm run package`: the Bun one (the default) and the Node
+// one (--engine node), each installed into a temp prefix. The installed file alone (no node on containerd's
 // PATH, no node_modules, no checkout path) runs a ctr container and a CRI pod with a container, configured
 // with the snippet install.sh prints; then --uninstall leaves nothing. containerd 2.1 and 1.6 (1.7
-// configures like 1.6). The Bun file gets one test per version (ctr and CRI together) on its own containerd.
+// configures like 1.6). The Node file gets one test per version (ctr and CRI together) on its own containerd.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
@@ -21,7 +21,7 @@ const TS = "io.containerd.ts.v2";
 const NO_NODE_PATH = ["/usr/local/sbin", "/usr/sbin"];
 const TESTED: ContainerdVersion[] = VERSIONS.filter((v) => v === "2.1" || v === "1.6");
 const SUITES: Record<ContainerdVersion, string> = { "1.6": "bookworm", "1.7": "trixie", "2.1": "sid" };
-const ENGINES = ["node", "bun"] as const;
+const ENGINES = ["bun", "node"] as const;
 type Engine = (typeof ENGINES)[number];
 
 function runRaw(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
@@ -63,7 +63,7 @@ void suite("install.sh and the single executable", { timeout: 900_000, skip: TES
     top = await mkdtemp("/tmp/inst-");
     for (const engine of ENGINES) {
       const prefix = path.join(top, `prefix-${engine}`);
-      const args = engine === "node" ? ["--prefix", prefix] : ["--engine", "bun", "--prefix", prefix];
+      const args = engine === "bun" ? ["--prefix", prefix] : ["--engine", "node", "--prefix", prefix];
       // The version is read from `containerd --version` (2.1 from .deps on PATH) ...
       const ctd = path.join(REPO_ROOT, ".deps", "containerd", SUITES["2.1"], "usr", "bin");
       const snippets = new Map<ContainerdVersion, string>();
@@ -176,7 +176,7 @@ void suite("install.sh and the single executable", { timeout: 900_000, skip: TES
           }
         };
 
-        if (engine === "node") {
+        if (engine === "bun") {
           void test("ctr: a container's output and exit status; the daemon is the installed file", ctrCase);
           void test("CRI: a pod with a container on the handler from install.sh's config", criCase);
         } else {

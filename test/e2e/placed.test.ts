@@ -1,6 +1,6 @@
 // The files an operator puts on containerd's PATH keep working wherever they are put (issue 18 item 3): the
 // launcher bin/containerd-shim-ts-v2 (written by `npm run build`) and the two single executables of `npm run
-// package`, release/containerd-shim-ts-v2 (Node) and release/bun/containerd-shim-ts-v2 (Bun), each copied,
+// package`, release/containerd-shim-ts-v2 (Bun, the default engine) and release/node/containerd-shim-ts-v2 (Node), each copied,
 // hard-linked and symlinked into a temp dir (containerd's client tests start a copy of the shim from such a
 // dir; runtime_path may name one). Each answers -v (naming its engine), then runs a container through
 // `ctr run --rm --runtime <absolute path of the placed file>`, which containerd 1.6, 1.7 and 2.1 all take as
@@ -15,9 +15,10 @@ import { BUSYBOX_REF, REPO_ROOT } from "../helpers/image.js";
 import { PLACEMENTS, linkableTempDir, place, type Placement } from "../helpers/placed.js";
 
 const FILES = {
-  launcher: { file: SHIM_BINARY, build: "npm run build", engine: "node" },
-  "Node single executable": { file: path.join(REPO_ROOT, "release", "containerd-shim-ts-v2"), build: "npm run package", engine: "node" },
-  "Bun single executable": { file: path.join(REPO_ROOT, "release", "bun", "containerd-shim-ts-v2"), build: "npm run package", engine: "bun" },
+  // The launcher runs the lane's engine: SHIM_TS_RUNTIME, unset for the default (Bun).
+  launcher: { file: SHIM_BINARY, build: "npm run build", engine: process.env.SHIM_TS_RUNTIME === "node" ? "node" : "bun" },
+  "Bun single executable": { file: path.join(REPO_ROOT, "release", "containerd-shim-ts-v2"), build: "npm run package", engine: "bun" },
+  "Node single executable": { file: path.join(REPO_ROOT, "release", "node", "containerd-shim-ts-v2"), build: "npm run package", engine: "node" },
 } as const;
 type Kind = keyof typeof FILES;
 const KINDS = Object.keys(FILES) as Kind[];

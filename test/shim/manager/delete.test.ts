@@ -113,10 +113,11 @@ void suite("shim -info and -v", () => {
     assert.deepEqual(JSON.parse(Buffer.from(info.features?.value ?? []).toString("utf8")), { ociVersionMin: "1.0.0" });
   });
 
-  void test("-v prints the name, version and the Node.js version", async (t) => {
+  void test("-v prints the name, version and the engine's version (Bun by default, Node with SHIM_TS_RUNTIME=node)", async (t) => {
     const dir = await tempDir(t, "shim-v-");
     const r = await runShim(["-v"], { cwd: dir });
     assert.equal(r.code, 0);
-    assert.match(r.stdout.toString("utf8"), /^containerd-shim-ts-v2 \d+\.\d+\.\d+\nnode v\d+/);
+    const engine = process.env.SHIM_TS_RUNTIME === "node" ? "node v" : "bun ";
+    assert.match(r.stdout.toString("utf8"), new RegExp(`^containerd-shim-ts-v2 \\d+\\.\\d+\\.\\d+\\n${engine}\\d+\\.`));
   });
 });

@@ -1,6 +1,7 @@
 // The warm spare (src/shim/spare/, src/shim/manager/warm.ts) with the real binary and no containerd: `start`
 // with SHIM_TS_WARM=1 against a stand-in gRPC socket (the spare watches it) and a private socket dir.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -10,6 +11,7 @@ import { SOCKET_DIR_ENV } from "../../../src/shim/socket/address.js";
 import { adopt, buildId, sparePidFile, spareSocketPath, type AdoptRequest } from "../../../src/shim/spare/protocol.js";
 import { probeSocket } from "../../../src/shim/socket/socket.js";
 import { Client } from "../../../src/ttrpc/index.js";
+import { REPO_ROOT } from "../../helpers/image.js";
 import { waitFor } from "../../helpers/wait.js";
 import { alive, daemonsFor, requireRoot, runShim, tempDir } from "../../helpers/shim.js";
 
@@ -74,8 +76,21 @@ async function shimPid(sock: string): Promise<number> {
   }
 }
 
+/**
+ * The build id the spare computes for itself. It names the engine, and the launcher runs the spare on Bun
+ * unless SHIM_TS_RUNTIME=node, while this test runs on Node: so ask that engine.
+ */
+function spareBuildId(): string {
+  if (process.env.SHIM_TS_RUNTIME === "node") return buildId();
+  const bun = path.join(REPO_ROOT, "node_modules", "@oven", "bun-linux-x64", "bin", "bun");
+  const url = new URL("../../../src/shim/spare/protocol.js", import.meta.url).href;
+  const r = spawnSync(bun, ["-e", `const m = await import(${JSON.stringify(url)}); console.log(m.buildId());`], { encoding: "utf8" });
+  assert.equal(r.status, 0, `${bun}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
 function request(env: Env, id: string, over: Partial<AdoptRequest> = {}): AdoptRequest {
-  return { build: buildId(), id, bundle: bundle(env, id), socket: path.join(env.sockDir, id), debug: false, nodeFlags: ["--lite-mode"], ...over };
+  return { build: spareBuildId(), id, bundle: bundle(env, id), socket: path.join(env.sockDir, id), debug: false, nodeFlags: ["--lite-mode"], ...over };
 }
 
 void suite("warm spare", { timeout: 60_000 }, () => {
