@@ -3,4 +3,5 @@ export {
   loadCgroup, parseKeyValues, parseMountinfo, parseProcCgroup, cgroupMode, resolveCgroup,
   type CgroupMode, type ContainerCgroup,
 } from "./cgroup.js";
-export { readStats, type StatsAny, type StatsOptions } from "./stats.js";
+export { readStats, type StatsAny } from "./stats.js";
+export type { StatsOptions } from "./stats-v1.js";

@@ -13,7 +13,7 @@ import type { Writable } from "node:stream";
 import { ShimError } from "../errdefs.js";
 import type { Logger } from "../log.js";
 import { fdReader, fdWriter, pipe2 } from "../sys/index.js";
-import { closeFd } from "./fifo.js";
+import { OwnedFd } from "./fd.js";
 
 /** Pids that libuv reaps itself and the shim's reaper must leave alone (sys ChildRegistry). */
 export interface PidRegistry {
@@ -43,12 +43,11 @@ export class BinaryLogger {
   private closed = false;
   private killTimer: NodeJS.Timeout | undefined;
   private stdoutSocket: Writable | undefined;
-  private pipesClosed = false;
 
   private constructor(
     private readonly child: ChildProcess,
-    readonly stdoutFd: number,
-    readonly stderrFd: number,
+    private readonly stdout: OwnedFd,
+    private readonly stderr: OwnedFd,
   ) {
     this.exited = new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -59,25 +58,25 @@ export class BinaryLogger {
   /** Spawns the logger and waits until it is ready (binary: a byte or EOF on fd 5; binary-v2: a byte). */
   static async start(path: string, args: string[], v2: boolean, opts: LoggerOptions): Promise<BinaryLogger> {
     opts.signal?.throwIfAborted();
-    const fds: number[] = [];
+    const fds: OwnedFd[] = [];
     let child: ChildProcess;
     try {
-      for (let i = 0; i < 3; i++) fds.push(...pipe2());
-      const [outR, , errR, , , readyW] = fds as [number, number, number, number, number, number];
+      for (let i = 0; i < 3; i++) fds.push(...pipe2().map((fd) => new OwnedFd(fd, opts.log)));
+      const [outR, , errR, , , readyW] = fds as Six;
       child = spawn(path, args, {
-        stdio: ["ignore", "ignore", "ignore", outR, errR, readyW],
+        stdio: ["ignore", "ignore", "ignore", outR.fd, errR.fd, readyW.fd],
         env: { ...process.env, CONTAINER_ID: opts.id, CONTAINER_NAMESPACE: opts.ns },
       });
     } catch (err) {
-      for (const fd of fds) closeFd(fd);
+      for (const fd of fds) fd.close();
       throw new ShimError("Internal", `Cannot start logging binary "${path}"`, { cause: err });
     }
     // The child has its copies now; keep only our ends: stdout/stderr write ends and the ready read end.
-    const [outR, outW, errR, errW, readyR, readyW] = fds as [number, number, number, number, number, number];
-    for (const fd of [outR, errR, readyW]) closeFd(fd);
+    const [outR, outW, errR, errW, readyR, readyW] = fds as Six;
+    for (const fd of [outR, errR, readyW]) fd.close();
     const pid = child.pid;
     if (pid === undefined) {
-      for (const fd of [outW, errW, readyR]) closeFd(fd);
+      for (const fd of [outW, errW, readyR]) fd.close();
       const [err] = (await once(child, "error")) as [NodeJS.ErrnoException];
       throw new ShimError("Unknown", `Cannot start logging binary "${path}": ${err.code ?? err.message}`, { cause: err });
     }
@@ -85,7 +84,7 @@ export class BinaryLogger {
     child.once("exit", () => opts.registry?.disown(pid));
     const logger = new BinaryLogger(child, outW, errW);
     try {
-      await waitReady(child, readyR, v2, path, opts.signal);
+      await waitReady(child, readyR.take(), v2, path, opts.signal);
     } catch (err) {
       logger.kill();
       throw err;
@@ -94,12 +93,22 @@ export class BinaryLogger {
     return logger;
   }
 
+  /** Our stdout write end, for runc (throws once the pipes were closed or {@link stdoutStream} took it). */
+  get stdoutFd(): number {
+    return this.stdout.fd;
+  }
+
+  /** Our stderr write end, for runc (throws once the pipes were closed). */
+  get stderrFd(): number {
+    return this.stderr.fd;
+  }
+
   /**
    * Wraps our stdout write end in a stream (console copies write the pty output there). The stream owns
-   * the fd from then on; `close()` destroys it. Do not pass `stdoutFd` to runc after calling this.
+   * the fd from then on; `close()` destroys it.
    */
   stdoutStream(): Writable {
-    this.stdoutSocket ??= fdWriter(this.stdoutFd);
+    this.stdoutSocket ??= fdWriter(this.stdout.take());
     return this.stdoutSocket;
   }
 
@@ -127,17 +136,17 @@ export class BinaryLogger {
    * last writer goes). Idempotent.
    */
   closePipes(): void {
-    if (this.pipesClosed) return;
-    this.pipesClosed = true;
-    if (this.stdoutSocket !== undefined) this.stdoutSocket.destroy();
-    else closeFd(this.stdoutFd);
-    closeFd(this.stderrFd);
+    this.stdoutSocket?.destroy();
+    this.stdout.close();
+    this.stderr.close();
   }
 
   private alive(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 }
+
+type Six = [OwnedFd, OwnedFd, OwnedFd, OwnedFd, OwnedFd, OwnedFd];
 
 /** Waits for the readiness signal on `readyFd` (always closed on return). */
 function waitReady(child: ChildProcess, readyFd: number, v2: boolean, path: string, signal?: AbortSignal): Promise<void> {

@@ -24,7 +24,8 @@ import { ShimError } from "../errdefs.js";
 import { bunPtyReader, recvFdAsync, RUNTIME, setNonblocking, setWinsize } from "../sys/index.js";
 import { BinaryLogger } from "./binary.js";
 import { drainCopies, Fanin, waitConsumed } from "./copy.js";
-import { closeFd, InputFifo } from "./fifo.js";
+import { OwnedFd } from "./fd.js";
+import { InputFifo } from "./fifo.js";
 import { openSinks, type IOOptions, type ProcessIO, type StdioSpec } from "./io.js";
 import { keepHandle, MasterWriter, type TtyHandle } from "./pty.js";
 import { parseStdio } from "./uri.js";
@@ -108,7 +109,7 @@ export interface ConsoleIO extends ProcessIO {
  * open (the process exited), reads what is left, and flushes stdout.
  */
 export async function copyConsole(master: number, spec: StdioSpec, opts: IOOptions): Promise<ConsoleIO> {
-  const io = new PtyCopy(master);
+  const io = new PtyCopy(master, new OwnedFd(master, opts.log));
   try {
     opts.signal?.throwIfAborted();
     setNonblocking(master, true);
@@ -128,7 +129,7 @@ export async function copyConsole(master: number, spec: StdioSpec, opts: IOOptio
       io.output(new Fanin(new Writable({ write: (_c, _e, cb) => cb() }), 1, opts.log));
     }
     const stdin = parseStdio(spec.stdin);
-    if (stdin?.kind === "fifo") io.input(InputFifo.open(stdin.path));
+    if (stdin?.kind === "fifo") io.input(InputFifo.open(stdin.path, opts.log));
     return io;
   } catch (err) {
     io.close();
@@ -162,7 +163,11 @@ class PtyCopy implements ConsoleIO {
   /** Per output FIFO: whether its reader is gone (for drain). */
   outputReaderGone: Array<() => boolean> = [];
 
-  constructor(private readonly master: number) {}
+  constructor(
+    private readonly master: number,
+    /** Closes the master where no reader's handle does (no reader yet, or Bun's reader on its own dup). */
+    private readonly owner: OwnedFd,
+  ) {}
 
   own(release: () => void): void {
     this.releases.push(release);
@@ -242,9 +247,10 @@ class PtyCopy implements ConsoleIO {
     if (this.masterClosed) return;
     this.masterClosed = true;
     clearInterval(this.pollTimer);
-    if (this.reader === undefined) return closeFd(this.master);
+    if (this.reader === undefined) return this.owner.close();
     this.reader.destroy();
-    if (RUNTIME === "bun") return closeFd(this.master); // the Bun reader never closes it
+    if (RUNTIME === "bun") return this.owner.close(); // the Bun reader never closes it
+    this.owner.take(); // the handle closes it
     this.handle?.close();
     this.handle = undefined;
   }

@@ -4,30 +4,23 @@
  * (`fdReader`/`fdWriter`: libuv pipe handles on Node, Bun's fd reader/writer on Bun), so reads and writes
  * are epoll-driven and writes apply backpressure.
  */
-import { closeSync, constants, openSync } from "node:fs";
+import { constants, openSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { ShimError } from "../errdefs.js";
+import type { Logger } from "../log.js";
 import { fdReader, fdWriter, unreadBytes } from "../sys/index.js";
+import { OwnedFd } from "./fd.js";
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK } = constants;
 
 /** Opens `path` with O_NONBLOCK added to `flags` (libuv adds O_CLOEXEC); wraps errors with the FIFO's role. */
-function openNonblocking(path: string, flags: number, role: string): number {
+function openNonblocking(path: string, flags: number, role: string, log: Logger | undefined): OwnedFd {
   try {
-    return openSync(path, flags | O_NONBLOCK);
+    return new OwnedFd(openSync(path, flags | O_NONBLOCK), log);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     const shimCode = code === "ENOENT" ? "NotFound" : "Internal";
     throw new ShimError(shimCode, `Cannot open ${role} FIFO "${path}": ${code}`, { cause: err });
-  }
-}
-
-/** Closes `fd`, ignoring EBADF-style failures (the caller guarantees it owns the number). */
-export function closeFd(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // Already closed: nothing left to release.
   }
 }
 
@@ -38,32 +31,32 @@ export function closeFd(fd: number): void {
 export class OutputFifo {
   /** Writable stream on the FIFO; `end()` it to flush and close the writer. */
   readonly stream: Writable;
-  private keepAlive: number;
+  private readonly keepAlive: OwnedFd;
 
-  private constructor(stream: Writable, keepAlive: number) {
+  private constructor(stream: Writable, keepAlive: OwnedFd) {
     this.stream = stream;
     this.keepAlive = keepAlive;
   }
 
   /** Opens the keep-alive reader first, then the writer (which cannot fail with ENXIO once a reader exists). */
-  static open(path: string): OutputFifo {
-    const keepAlive = openNonblocking(path, O_RDONLY, "output");
-    let fd: number;
+  static open(path: string, log?: Logger): OutputFifo {
+    const keepAlive = openNonblocking(path, O_RDONLY, "output", log);
+    let fd: OwnedFd;
     try {
-      fd = openNonblocking(path, O_WRONLY, "output");
+      fd = openNonblocking(path, O_WRONLY, "output", log);
     } catch (err) {
-      closeFd(keepAlive);
+      keepAlive.close();
       throw err;
     }
-    const stream = fdWriter(fd);
+    const stream = fdWriter(fd.take());
     return new OutputFifo(stream, keepAlive);
   }
 
   /** Bytes in the FIFO that no reader has taken yet (0 once closed or if it cannot be asked). */
   unread(): number {
-    if (this.keepAlive < 0) return 0;
+    if (!this.keepAlive.owned) return 0;
     try {
-      return unreadBytes(this.keepAlive);
+      return unreadBytes(this.keepAlive.fd);
     } catch {
       return 0;
     }
@@ -72,8 +65,7 @@ export class OutputFifo {
   /** Destroys the writer and drops the keep-alive reader. Idempotent. */
   close(): void {
     this.stream.destroy();
-    if (this.keepAlive >= 0) closeFd(this.keepAlive);
-    this.keepAlive = -1;
+    this.keepAlive.close();
   }
 }
 
@@ -85,31 +77,30 @@ export class OutputFifo {
 export class InputFifo {
   /** Readable stream on the FIFO. */
   readonly stream: Readable;
-  private keepAlive: number;
+  private readonly keepAlive: OwnedFd;
 
-  private constructor(stream: Readable, keepAlive: number) {
+  private constructor(stream: Readable, keepAlive: OwnedFd) {
     this.stream = stream;
     this.keepAlive = keepAlive;
   }
 
   /** Opens the reader first (never waits), then the keep-alive writer (succeeds since a reader exists). */
-  static open(path: string): InputFifo {
-    const fd = openNonblocking(path, O_RDONLY, "stdin");
-    let keepAlive: number;
+  static open(path: string, log?: Logger): InputFifo {
+    const fd = openNonblocking(path, O_RDONLY, "stdin", log);
+    let keepAlive: OwnedFd;
     try {
-      keepAlive = openNonblocking(path, O_WRONLY, "stdin");
+      keepAlive = openNonblocking(path, O_WRONLY, "stdin", log);
     } catch (err) {
-      closeFd(fd);
+      fd.close();
       throw err;
     }
-    const stream = fdReader(fd);
+    const stream = fdReader(fd.take());
     return new InputFifo(stream, keepAlive);
   }
 
   /** Drops our keep-alive writer (CloseIO). Idempotent. */
   closeKeepAlive(): void {
-    if (this.keepAlive >= 0) closeFd(this.keepAlive);
-    this.keepAlive = -1;
+    this.keepAlive.close();
   }
 
   /** Destroys the reader and drops the keep-alive writer. Idempotent. */

@@ -10,7 +10,8 @@ import type { Logger } from "../log.js";
 import { fdReader, fdWriter, pipe2 } from "../sys/index.js";
 import { BinaryLogger, type PidRegistry } from "./binary.js";
 import { drainCopies, Fanin } from "./copy.js";
-import { closeFd, InputFifo, OutputFifo } from "./fifo.js";
+import { OwnedFd } from "./fd.js";
+import { InputFifo, OutputFifo } from "./fifo.js";
 import { StallGuard, type StallOptions } from "./stall.js";
 import { parseStdio, type StdioTarget } from "./uri.js";
 
@@ -90,7 +91,7 @@ export function openSinks(
     const fifo = (t: StdioTarget | null): OutputFifo | undefined => {
       if (t === null) return undefined;
       if (t.kind !== "fifo") throw new ShimError("InvalidArgument", `Cannot mix stdio kinds: got ${t.kind} with a FIFO`);
-      const f = OutputFifo.open(t.path);
+      const f = OutputFifo.open(t.path, log);
       sinks.release.push(() => f.close());
       return f;
     };
@@ -168,7 +169,7 @@ function chown(fd: number, opts: IOOptions): void {
 
 class PipeIO implements ProcessIO {
   readonly runcStdio: [number | "ignore", number | "ignore", number | "ignore"] = ["ignore", "ignore", "ignore"];
-  private readonly containerFds: number[] = [];
+  private readonly containerFds: OwnedFd[] = [];
   private readonly afterStartHooks: Array<() => void> = [];
   private readonly releases: Array<() => void> = [];
   private readonly copies: Promise<boolean>[] = [];
@@ -187,7 +188,7 @@ class PipeIO implements ProcessIO {
     const w = this.pipe(0, opts);
     const writer = fdWriter(w);
     this.own(() => writer.destroy());
-    const fifo = InputFifo.open(path);
+    const fifo = InputFifo.open(path, this.log);
     this.stdin = fifo;
     this.own(() => fifo.close());
     // pipe() ends the container's stdin when the FIFO reports EOF (client gone and CloseIO done).
@@ -220,17 +221,17 @@ class PipeIO implements ProcessIO {
    * returned and the caller must wrap it in a stream at once (the stream then owns and closes it).
    */
   private pipe(slot: 0 | 1 | 2, opts: IOOptions): number {
-    const [r, w] = pipe2();
+    const [r, w] = pipe2().map((fd) => new OwnedFd(fd, this.log)) as [OwnedFd, OwnedFd];
     const [container, ours] = slot === 0 ? [r, w] : [w, r];
     this.containerFds.push(container);
-    this.runcStdio[slot] = container;
+    this.runcStdio[slot] = container.fd;
     try {
-      chown(container, opts);
+      chown(container.fd, opts);
     } catch (err) {
-      closeFd(ours);
+      ours.close();
       throw err;
     }
-    return ours;
+    return ours.take();
   }
 
   /** Runs `fn` in afterStart() (or close(), whichever comes first). */
@@ -239,7 +240,7 @@ class PipeIO implements ProcessIO {
   }
 
   afterStart(): void {
-    for (const fd of this.containerFds.splice(0)) closeFd(fd);
+    for (const fd of this.containerFds.splice(0)) fd.close();
     for (const fn of this.afterStartHooks.splice(0)) fn();
   }
 

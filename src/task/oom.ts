@@ -22,16 +22,23 @@ export interface OomWatcher {
   stop(opts?: { flush?: boolean }): void;
 }
 
+/** Where a v1 watcher gets its eventfd (tests hand one whose watch fails). */
+export interface OomSeams {
+  eventFd?: () => EventFd;
+}
+
 /**
  * Starts watching `cg` for OOM kills; `onOom` runs on the event loop, never after `stop()` returned.
  * Returns undefined (and logs) when the cgroup has no memory controller or cannot be watched: OOM
  * events are best effort and never fail a create.
  */
-export function watchOom(cg: ContainerCgroup | undefined, onOom: () => void, log: Logger): OomWatcher | undefined {
+export function watchOom(
+  cg: ContainerCgroup | undefined, onOom: () => void, log: Logger, seams: OomSeams = {},
+): OomWatcher | undefined {
   try {
     if (cg?.version === 1) {
       const dir = cg.dirs.get("memory");
-      return dir === undefined ? undefined : new V1Watcher(dir, onOom);
+      return dir === undefined ? undefined : new V1Watcher(dir, onOom, seams.eventFd ?? (() => EventFd.create()));
     }
     if (cg?.version === 2) return new V2Watcher(cg.dir, onOom, log);
   } catch (err) {
@@ -48,8 +55,9 @@ class V1Watcher implements OomWatcher {
   constructor(
     private readonly dir: string,
     private readonly onOom: () => void,
+    eventFd: () => EventFd,
   ) {
-    this.efd = EventFd.create();
+    this.efd = eventFd();
     try {
       // The kernel keeps the eventfd, not the control file, so the latter is closed at once.
       const control = openSync(path.join(dir, "memory.oom_control"), "r");
@@ -58,11 +66,11 @@ class V1Watcher implements OomWatcher {
       } finally {
         closeSync(control);
       }
+      this.efd.onSignal(() => this.report());
     } catch (err) {
-      this.efd.close();
+      this.efd.close(); // registered or not: closing the eventfd also ends the kernel's registration
       throw err;
     }
-    this.efd.onSignal(() => this.report());
   }
 
   private report(): void {

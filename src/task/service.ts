@@ -1,6 +1,7 @@
 /**
  * containerd.task.v2.Task / containerd.task.v3.Task: a thin adapter from protobuf requests to
- * containers and processes. State is answered from memory (containerd gives it 2 s).
+ * containers and processes (container.ts, exec.ts, control.ts, checkpoint.ts). State is answered from
+ * memory (containerd gives it 2 s).
  */
 import { existsSync } from "node:fs";
 import { failedPrecondition, notFound, unimplemented } from "../errdefs.js";
@@ -12,6 +13,7 @@ import type { Exit, Reaper } from "../sys/index.js";
 import { unary, type CallContext, type Method } from "../ttrpc/index.js";
 import { validateId } from "./bundle.js";
 import { Container, type ContainerEnv } from "./container.js";
+import { pauseTask, resumeTask, taskPids, updateTask } from "./control.js";
 import { TaskEvents, timestamp, ZERO_TIME, type Publisher } from "./events.js";
 import { addExec, deleteExec, killExec, startExec } from "./exec.js";
 import { ExitRouter, type ExitLimits } from "./exits.js";
@@ -105,10 +107,10 @@ export class TaskService {
       Exec: unary(T.ExecProcessRequest, Empty, (r) => this.exec(r)),
       ResizePty: unary(T.ResizePtyRequest, Empty, (r) => this.resize(r)),
       CloseIO: unary(T.CloseIORequest, Empty, (r) => this.closeIO(r)),
-      Pids: unary(T.PidsRequest, T.PidsResponse, (r, ctx) => this.pids(r, ctx.signal)),
-      Pause: unary(T.PauseRequest, Empty, (r, ctx) => this.pause(r.id, ctx.signal)),
-      Resume: unary(T.ResumeRequest, Empty, (r, ctx) => this.resume(r.id, ctx.signal)),
-      Update: unary(T.UpdateTaskRequest, Empty, (r, ctx) => this.update(r, ctx.signal)),
+      Pids: unary(T.PidsRequest, T.PidsResponse, async (r, ctx) => ({ processes: await taskPids(this.get(r.id), ctx.signal) })),
+      Pause: unary(T.PauseRequest, Empty, (r, ctx) => empty(pauseTask(this.get(r.id), ctx.signal))),
+      Resume: unary(T.ResumeRequest, Empty, (r, ctx) => empty(resumeTask(this.get(r.id), ctx.signal))),
+      Update: unary(T.UpdateTaskRequest, Empty, (r, ctx) => empty(updateTask(this.get(r.id), r.resources?.value ?? undefined, ctx.signal))),
       Checkpoint: unary(T.CheckpointTaskRequest, Empty, async (r, ctx) => {
         const opts = parseCheckpointOptions(r.options, (v) => containerd.runc.v1.CheckpointOptions.decode(v));
         await checkpointTask(this.get(r.id), r.path, opts, ctx.signal);
@@ -239,51 +241,6 @@ export class TaskService {
     return {};
   }
 
-  private async pids(r: containerd.task.v2.PidsRequest, signal: AbortSignal) {
-    const c = this.get(r.id);
-    const pids = await c.runc.ps(c.id, { logFile: c.logFile, signal });
-    const byPid = new Map<number, string>();
-    for (const e of c.execs.values()) if (e.pid > 0) byPid.set(e.pid, e.execId);
-    const processes = pids.map((pid) => {
-      const execId = byPid.get(pid);
-      if (execId === undefined) return { pid };
-      const value = containerd.runc.v1.ProcessDetails.encode({ execId }).finish();
-      return { pid, info: { typeUrl: "containerd.runc.v1.ProcessDetails", value } };
-    });
-    return { processes };
-  }
-
-  private async pause(id: string, signal: AbortSignal) {
-    const c = this.get(id);
-    c.init.transition("pausing", "pause");
-    try {
-      await c.runc.pause(id, { logFile: c.logFile, signal });
-    } catch (err) {
-      if (c.init.status === "pausing") c.init.status = "running";
-      throw err;
-    }
-    if (c.init.status === "pausing") c.init.status = "paused";
-    this.env.events.paused(id);
-    return {};
-  }
-
-  private async resume(id: string, signal: AbortSignal) {
-    const c = this.get(id);
-    c.init.require(["paused"], "resume");
-    await c.runc.resume(id, { logFile: c.logFile, signal });
-    if (c.init.status === "paused") c.init.status = "running";
-    this.env.events.resumed(id);
-    return {};
-  }
-
-  private async update(r: containerd.task.v2.UpdateTaskRequest, signal: AbortSignal) {
-    const c = this.get(r.id);
-    c.init.require(["created", "running", "pausing", "paused"], "update");
-    const json = Buffer.from(r.resources?.value ?? new Uint8Array()).toString("utf8");
-    await c.runc.update(r.id, JSON.parse(json || "{}") as object, { logFile: c.logFile, signal });
-    return {};
-  }
-
   private shutdown() {
     this.shutdownRequested = true;
     this.maybeShutdown();
@@ -295,6 +252,12 @@ export class TaskService {
     if (!this.shutdownRequested || this.containers.size > 0) return;
     for (const cb of this.shutdownCbs) setImmediate(cb);
   }
+}
+
+/** The empty reply of a method once `done` settled. */
+async function empty(done: Promise<void>): Promise<object> {
+  await done;
+  return {};
 }
 
 const OPTION_CODECS = {

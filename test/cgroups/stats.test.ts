@@ -6,7 +6,10 @@ import path from "node:path";
 import { suite, test } from "node:test";
 import { io } from "../../src/gen/metrics.js";
 import { loadCgroup } from "../../src/cgroups/cgroup.js";
-import { parseBlkio, parseIoStat, parsePsi, parseRdma, readStats } from "../../src/cgroups/stats.js";
+import { parseRdma } from "../../src/cgroups/fields.js";
+import { readStats } from "../../src/cgroups/stats.js";
+import { parseBlkio } from "../../src/cgroups/stats-v1.js";
+import { parseIoStat, parsePsi } from "../../src/cgroups/stats-v2.js";
 import { repoRoot } from "../runc/helpers.js";
 
 const FIX = path.join(repoRoot(), "test", "fixtures", "cgroup");

@@ -5,7 +5,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { suite, test } from "node:test";
-import { Logger, nullSink } from "../../src/log.js";
+import { Logger, MemorySink, nullSink } from "../../src/log.js";
 import { EventFd } from "../../src/sys/index.js";
 import { noWorker } from "../../src/sys/bun/watch.js";
 import { watchOom } from "../../src/task/oom.js";
@@ -72,6 +72,30 @@ void suite("watchOom() on cgroup v2 (memory.events)", () => {
     assert.equal(watchOom({ version: 2, dir: "/nonexistent/cg" }, () => {}, log), undefined);
     assert.equal(watchOom({ version: 1, dirs: new Map() }, () => {}, log), undefined);
     assert.equal(watchOom(undefined, () => {}, log), undefined);
+  });
+});
+
+void suite("watchOom() on cgroup v1 when the eventfd cannot be watched", () => {
+  void test("closes the eventfd, logs, and answers undefined", async (t) => {
+    // A v1 memory cgroup as files: registering the eventfd is a plain write; its watch then fails.
+    const dir = await mkdtemp(path.join(tmpdir(), "oomv1-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(path.join(dir, "memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\n");
+    writeFileSync(path.join(dir, "cgroup.event_control"), "");
+    EventFd.create().close(); // the native bindings are loaded before counting
+    const before = fdCount();
+    let made: EventFd | undefined;
+    const failing = (): EventFd => {
+      made = EventFd.create();
+      made.onSignal = () => { throw new Error("cannot watch the eventfd"); };
+      return made;
+    };
+    const sink = new MemorySink();
+    const w = watchOom({ version: 1, dirs: new Map([["memory", dir]]) }, () => {}, new Logger(sink), { eventFd: failing });
+    assert.equal(w, undefined);
+    assert.ok(made !== undefined, "the watcher made its eventfd");
+    assert.match(sink.lines.join(""), /level=warn msg="cannot watch cgroup for OOM kills".*cannot watch the eventfd/);
+    assert.equal(fdCount(), before, "the eventfd was closed");
   });
 });
 

@@ -15,10 +15,10 @@ import { Logger, nullSink, type Level, type Sink } from "../../log.js";
 /** The log FIFO's logger. */
 export interface LogFifo {
   readonly log: Logger;
-  /** The FIFO's fd at open time, or undefined when there is no FIFO or no reader. */
-  readonly fd: number | undefined;
-  /** The sink, to hand it other bundles once the daemon knows them. */
+  /** The sink (undefined when there is no FIFO or no reader), to hand it other bundles once the daemon knows them. */
   readonly sink: FifoSink | undefined;
+  /** Closes the FIFO (the warm spare, once adopted); the logger writes nowhere after. Idempotent. */
+  close(): void;
 }
 
 /** How often, at most, a sink without a reader looks for another FIFO. */
@@ -39,8 +39,8 @@ function openFifo(dir: string): number | undefined {
 }
 
 /**
- * A sink on a log FIFO that follows the live bundles. Only this object uses its fd, so it can close the
- * old one when it moves (nothing else could write to a reused fd number).
+ * A sink on a log FIFO that follows the live bundles. Only this object uses and closes its fd, so it can
+ * close the old one when it moves, and once closed it writes nowhere (never to a reused fd number).
  */
 export class FifoSink implements Sink {
   dropped = 0;
@@ -60,6 +60,10 @@ export class FifoSink implements Sink {
   }
 
   write(line: string): void {
+    if (this.fd < 0) {
+      this.dropped++;
+      return;
+    }
     try {
       writeSync(this.fd, line);
       return;
@@ -74,6 +78,14 @@ export class FifoSink implements Sink {
     } catch {
       this.dropped++;
     }
+  }
+
+  /** Closes the FIFO; later lines are dropped (counted). Idempotent. */
+  close(): void {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    closeSync(fd);
   }
 
   /** Moves to the first other bundle's FIFO that has a reader; true if it moved. */
@@ -102,5 +114,5 @@ export function openLogFifo(dir: string, level: Level, fields: Record<string, st
   const fd = openFifo(dir);
   const sink = fd === undefined ? undefined : new FifoSink(fd, dir);
   const log = new Logger(sink ?? nullSink, level, { runtime: "io.containerd.ts.v2", ...fields });
-  return { log, fd, sink };
+  return { log, sink, close: () => sink?.close() };
 }

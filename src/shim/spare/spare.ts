@@ -12,7 +12,7 @@
  * Owns: the spare process until adoption. May import shim/daemon, shim/socket, shim/config,
  * shim/diagnostics, shim/invocation, shim/packaging. Must not import shim/manager.
  */
-import { closeSync, lstatSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, rmSync, writeFileSync } from "node:fs";
 import type net from "node:net";
 import { setChildSubreaper } from "../../sys/index.js";
 import { daemonLogLevel, DEFAULT_WARM_IDLE_MS, WARM_IDLE_ENV, DAEMON_LOG_LEVEL_ENV } from "../config/config.js";
@@ -122,8 +122,8 @@ export async function runSpare(flags: Flags): Promise<void> {
     retire();
     process.off("SIGTERM", onTerm);
     process.off("SIGINT", onTerm);
-    if (fifo.fd !== undefined) closeSync(fifo.fd);
     try {
+      fifo.close(); // the spare's logger drops lines from now on; the daemon opens the pod's FIFO
       process.chdir(req.bundle);
       if (req.ttrpcAddress) process.env["TTRPC_ADDRESS"] = req.ttrpcAddress;
       if (req.logLevel !== undefined) process.env[DAEMON_LOG_LEVEL_ENV] = req.logLevel;

@@ -2,7 +2,7 @@
 // was started for (its pod was removed while others run on the same daemon), lines move to another bundle's FIFO.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -38,7 +38,7 @@ test("openLogFifo writes to the bundle's FIFO, and gives a null logger without a
   assert.equal(sink?.target, a.dir);
   closeSync(a.reader);
   const none = openLogFifo(a.dir, "info");
-  assert.equal(none.fd, undefined, "no reader: no fd");
+  assert.equal(none.sink, undefined, "no reader: no FIFO held");
   none.log.info("dropped quietly");
 });
 
@@ -77,4 +77,36 @@ test("without a live fallback lines are dropped and counted, and it looks again 
   assert.equal(looks, 2);
   assert.match(drain(later.reader), /msg="x3"/);
   closeSync(later.reader);
+});
+
+/** The fd numbers this process holds on `file`. */
+function fdsOn(file: string): number[] {
+  return readdirSync("/proc/self/fd").map(Number).filter((n) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${n}`) === file;
+    } catch {
+      return false;
+    }
+  });
+}
+
+test("once closed (the spare adopted), the logger drops its lines and never writes into a file that took its fd number", (t) => {
+  const a = bundle("closed");
+  const fifo = openLogFifo(a.dir, "info");
+  const [number] = fdsOn(path.join(a.dir, "log")).filter((n) => n !== a.reader);
+  assert.ok(number !== undefined && fifo.sink !== undefined, "the FIFO is open for writing");
+  fifo.close();
+  fifo.close();
+  assert.deepEqual(fdsOn(path.join(a.dir, "log")), [a.reader], "our writer is closed");
+  // The next open takes the lowest free number: open until some file holds the log FIFO's old number.
+  const other = path.join(root, "reused");
+  const held: number[] = [];
+  t.after(() => held.forEach((fd) => closeSync(fd)));
+  while (held.at(-1) !== number && held.length < 64) held.push(openSync(other, "w"));
+  assert.equal(held.at(-1), number, "a file now holds the number the log FIFO had");
+  fifo.log.info("after close");
+  assert.equal(readFileSync(other, "utf8"), "", "no log line reached the file that reused the number");
+  assert.equal(drain(a.reader), "", "nor the FIFO");
+  assert.equal(fifo.sink.dropped, 1, "the line was dropped and counted");
+  closeSync(a.reader);
 });
