@@ -198,9 +198,16 @@ class Instance implements Containerd {
     const sockets = shimSockets(this.state);
     const ns = [...this.namespaces];
     const leftovers = () => [...processesUnder(this.dir), ...ns.flatMap((n) => containerProcesses(n))];
-    for (const pid of leftovers()) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+    const killAll = (): number => {
+      const left = leftovers();
+      for (const pid of left) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+      return left.length;
+    };
+    killAll();
     for (const n of ns) await cleanRunc(n, this.env);
-    await waitFor(() => leftovers().length === 0, { timeoutMs: 10_000, what: `processes of ${this.dir} to exit` });
+    // Killed again while waiting: a `start` or `delete` that containerd ran just before it stopped can still
+    // spawn a daemon (or runc a process) after the first round.
+    await waitFor(() => killAll() === 0, { timeoutMs: 10_000, intervalMs: 50, what: `processes of ${this.dir} to exit` });
     for (const n of ns) rmCgroups(n);
     await unmountUnder(this.dir);
     for (const s of sockets) await rm(s, { force: true });
