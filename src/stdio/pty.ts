@@ -1,39 +1,8 @@
 /**
- * Low-level pieces of the pty copy (console.ts): keeping the master's fd away from tty.ReadStream's
- * close-on-error, and a non-blocking writer into the master.
+ * Writing stdin into a pty master (console.ts).
  */
 import { writeSync } from "node:fs";
 import { Writable } from "node:stream";
-import type tty from "node:tty";
-
-/** The parts of Node's internal TTY handle we use. */
-export interface TtyHandle {
-  readStop(): number;
-  close(cb?: () => void): void;
-}
-
-/**
- * Makes `reader.destroy()` leave the fd open: the stream's handle is stopped, detached (Node's socket
- * destroy then skips closing it) and given to `take`, whose owner closes it. Relies on net.Socket's
- * `_handle`/`_destroy`, stable since Node 12 and checked by test/stdio/console.test.ts.
- */
-export function keepHandle(reader: tty.ReadStream, take: (h: TtyHandle) => void): void {
-  const rs = reader as unknown as {
-    _handle: (TtyHandle & { onread?: unknown }) | null;
-    _destroy(err: Error | null, cb: (err: Error | null) => void): void;
-  };
-  const destroy = rs._destroy.bind(reader);
-  rs._destroy = (err, cb) => {
-    const h = rs._handle;
-    if (h !== null) {
-      h.readStop();
-      h.onread = () => {};
-      rs._handle = null;
-      take(h);
-    }
-    destroy(err, cb);
-  };
-}
 
 /** Writes into the non-blocking master; EAGAIN is retried on a backoff timer (1 ms doubling to 64 ms). */
 export class MasterWriter extends Writable {

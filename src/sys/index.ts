@@ -10,6 +10,6 @@ export type { MountSpec } from "./mount.js";
 export { EventFd } from "./eventfd.js";
 export { peerCredentials } from "./peercred.js";
 export type { PeerCredentials } from "./peercred.js";
-export { fdReader, fdWriter, bunPtyReader } from "./fdstream.js";
+export { fdReader, fdWriter } from "./fdstream.js";
 export { ptyReader } from "./ptyreader.js";
 export { RUNTIME } from "./ffi.js";
