@@ -9,8 +9,7 @@
  * a 250 ms timer re-reads with non-blocking `readSync` until the process exits, in case a slave is reopened
  * (e.g. systemd reopening /dev/console): with no slave open the master reports a hang-up at every poll, so
  * a level-triggered watch (all the native seam has) would spin; only an edge-triggered one could replace it.
- * Writing stdin into the master: pty.ts MasterWriter (non-blocking `writeSync`, retried on a short backoff
- * timer on EAGAIN).
+ * Writing stdin into the master: pty.ts MasterWriter (non-blocking, waits for room on EAGAIN).
  */
 import { mkdtempSync, readSync, rmSync, chmodSync } from "node:fs";
 import net from "node:net";
@@ -143,6 +142,7 @@ class PtyCopy implements ConsoleIO {
   /** Everything read from the master, in order; piped into the stdout sink. */
   private readonly out = new PassThrough();
   private reader: Readable | undefined;
+  private writer: MasterWriter | undefined;
   private readerEnded = false;
   /** Settles when the ReadStream ended (EIO: no slave open) or was destroyed. */
   private readerDone: Promise<void> = Promise.resolve();
@@ -188,7 +188,7 @@ class PtyCopy implements ConsoleIO {
   input(fifo: InputFifo): void {
     this.stdin = fifo;
     const writer = new MasterWriter(this.master, () => this.masterClosed);
-    this.own(() => writer.destroy());
+    this.writer = writer;
     fifo.stream.pipe(writer);
     // Mirrors the Go shim: stdin EOF (client gone after CloseIO) shuts the console down and closes the
     // master, so the process sees a hangup.
@@ -230,12 +230,14 @@ class PtyCopy implements ConsoleIO {
     this.out.end();
   }
 
-  /** Closes the master, after the reader (which never closes it) is destroyed. */
+  /** Closes the master, after stopping everything that reads, writes or watches it. */
   private closeMaster(): void {
     if (this.masterClosed) return;
     this.masterClosed = true;
     clearInterval(this.pollTimer);
     this.reader?.destroy();
+    // A writer waiting for room watches a dup of the master, which would keep the pty open (no hang-up).
+    this.writer?.destroy();
     closeFd(this.master);
   }
 
