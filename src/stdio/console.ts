@@ -144,7 +144,7 @@ class PtyCopy implements ConsoleIO {
   private reader: Readable | undefined;
   private writer: MasterWriter | undefined;
   private readerEnded = false;
-  /** Settles when the ReadStream ended (EIO: no slave open) or was destroyed. */
+  /** Settles when the reader ended (EIO: no slave open) or was destroyed. */
   private readerDone: Promise<void> = Promise.resolve();
   private masterClosed = false;
   private pollTimer: NodeJS.Timeout | undefined;
