@@ -3,7 +3,8 @@
 // wall time of `ctr run -t --rm … true`, and a daemon's idle CPU with one idle container. Run as root after
 // the build:
 //   node dist/bench/tty.js [--mib 64] [--runs 3] [--versions 2.1] [--runtime node,bun] [--idle 60]
-// The bytes go exec pty -> shim copy -> FIFO -> ctr -> /dev/null, the same path for every runtime. bench/all.ts
+// The bytes go exec pty -> shim copy -> FIFO -> ctr -> /dev/null, the same path for every runtime. Shim CPU: the
+// runtime's shim process (all threads, schedstat) per exec, median at N MiB minus median at 0 MiB. bench/all.ts
 // calls measureTtyExec() for its "tty-exec" row.
 import { OURS, RUNTIMES, BUSYBOX_REF, containerd, ctrCommand, fmt, label, quantile, versions, arg, runToNull, runDetached,
   remove, shimPid, cpuMsOf, jsRuntimes, isBun, bunTag, isMain, type Containerd, type ContainerdVersion } from "./lib.js";
@@ -30,6 +31,8 @@ export interface TtyExec {
   base: Map<string, number>;
   /** Net MiB/s per runtime: mib / (median full − median base). */
   net: Map<string, number>;
+  /** CPU ms of the runtime's shim process (all threads) per exec: median at `mib` MiB minus median at 0 MiB. */
+  cpu: Map<string, number>;
 }
 
 /** `runs` execs of each size per runtime, runtimes interleaved, each in a running container of its own. */
@@ -37,21 +40,38 @@ export async function measureTtyExec(v: ContainerdVersion, mib: number, runs: nu
   const c = await containerd(v);
   const ids = runtimes.map((r) => `tty-${tag(r)}`);
   try {
-    for (const [i, r] of runtimes.entries()) await runDetached(c, r, ids[i]!, ["sleep", "100000"]);
+    const pids: number[] = [];
+    for (const [i, r] of runtimes.entries()) {
+      await runDetached(c, r, ids[i]!, ["sleep", "100000"]);
+      pids.push(await shimPid(c, ids[i]!));
+    }
     const full = new Map<string, number[]>(runtimes.map((r) => [r, []]));
     const base = new Map<string, number[]>(runtimes.map((r) => [r, []]));
-    const exec = async (i: number, n: number, mb: number): Promise<number> =>
-      (await underPty(c, ["task", "exec", "-t", "--exec-id", `x${n}-${mb}`, ids[i]!, "dd", "if=/dev/zero", "bs=1048576", `count=${mb}`])).ms;
+    const cpuFull = new Map<string, number[]>(runtimes.map((r) => [r, []]));
+    const cpuBase = new Map<string, number[]>(runtimes.map((r) => [r, []]));
+    const exec = async (i: number, n: number, mb: number, cpu: number[]): Promise<number> => {
+      const before = cpuMsOf(pids[i]!);
+      const { ms } = await underPty(c, ["task", "exec", "-t", "--exec-id", `x${n}-${mb}`, ids[i]!, "dd", "if=/dev/zero", "bs=1048576", `count=${mb}`]);
+      cpu.push(cpuMsOf(pids[i]!) - before);
+      return ms;
+    };
     for (let n = 0; n < runs; n++) {
       for (const [i, r] of runtimes.entries()) {
-        base.get(r)!.push(await exec(i, n, 0));
-        full.get(r)!.push(await exec(i, n, mib));
+        base.get(r)!.push(await exec(i, n, 0, cpuBase.get(r)!));
+        full.get(r)!.push(await exec(i, n, mib, cpuFull.get(r)!));
       }
     }
     const med = (m: Map<string, number[]>): Map<string, number> => new Map([...m].map(([r, xs]) => [r, quantile(xs, 0.5)]));
     const f = med(full);
     const b = med(base);
-    return { full: f, base: b, net: new Map(runtimes.map((r) => [r, mib / ((f.get(r)! - b.get(r)!) / 1000)])) };
+    const cf = med(cpuFull);
+    const cb = med(cpuBase);
+    return {
+      full: f,
+      base: b,
+      net: new Map(runtimes.map((r) => [r, mib / ((f.get(r)! - b.get(r)!) / 1000)])),
+      cpu: new Map(runtimes.map((r) => [r, cf.get(r)! - cb.get(r)!])),
+    };
   } finally {
     for (const id of ids) await remove(c, id).catch(() => {});
     await c.stop();
@@ -100,7 +120,7 @@ async function main(): Promise<void> {
     }
     for (const r of runtimes) {
       process.stdout.write(`${v} ${label(r)}: exec -t ${mib} MiB ${fmt(t.net.get(r)!, 0)} MiB/s net (${fmt(t.full.get(r)!, 0)} ms, ` +
-        `0 MiB ${fmt(t.base.get(r)!, 0)} ms); run -t --rm true ${fmt(run.get(r)!, 0)} ms` +
+        `0 MiB ${fmt(t.base.get(r)!, 0)} ms), shim CPU ${fmt(t.cpu.get(r)!, 0)} ms net; run -t --rm true ${fmt(run.get(r)!, 0)} ms` +
         `${cpu.has(r) ? `; idle daemon ${fmt(cpu.get(r)!, 2)} ms CPU/s over ${idle} s` : ""}\n`);
     }
   }

@@ -2,32 +2,28 @@
  * Terminal processes (protocol.md §8.4, peers.md §2.5): the console socket runc sends the pty master on,
  * and the copies between the master and containerd's FIFOs.
  *
- * Reading the master: `net.Socket({ fd })` refuses tty fds, and `tty.WriteStream` makes writes blocking
- * (it froze the loop in our checks). We set O_NONBLOCK ourselves and read through `tty.ReadStream` only
- * (libuv epoll, no spinning; libuv does not clear O_NONBLOCK on a master). EIO ("no slave open") ends that
- * stream, either as EOF or as a read error; on an error Node destroys the stream and would close the
- * master with it, so the stream is never allowed to close its handle: we take the handle on destroy and
- * close it ourselves (a closed fd number can be reused at once; reading or resizing it would hit some
- * other file). After EIO a 250 ms timer re-reads with non-blocking `readSync` until the process exits,
- * in case a slave is reopened (e.g. systemd reopening /dev/console).
- * Writing stdin into the master uses non-blocking `writeSync`, retried on a short backoff timer on EAGAIN.
- * On Bun, whose tty.ReadStream errors at the first EAGAIN and has no handle, the master is read with
- * src/sys `bunPtyReader` (Bun's epoll reader on a dup of the fd; EIO ends it and leaves the master open).
+ * Reading the master: src/sys `ptyReader`, which never closes the fd (a closed fd number can be reused at
+ * once; reading or resizing it would hit some other file), so the master is closed here, after the reader
+ * is destroyed. On Node it reads the master in batches of up to 64 KiB (a pty gives at most 4 KiB per read);
+ * on Bun it is Bun's own epoll reader on a dup of the fd. EIO ("no slave open") ends that stream. After EIO
+ * a 250 ms timer re-reads with non-blocking `readSync` until the process exits, in case a slave is reopened
+ * (e.g. systemd reopening /dev/console): with no slave open the master reports a hang-up at every poll, so
+ * a level-triggered watch (all the native seam has) would spin; only an edge-triggered one could replace it.
+ * Writing stdin into the master: pty.ts MasterWriter (non-blocking, waits for room on EAGAIN).
  */
 import { mkdtempSync, readSync, rmSync, chmodSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Writable, type Readable } from "node:stream";
-import tty from "node:tty";
 import { ShimError } from "../errdefs.js";
-import { bunPtyReader, recvFdAsync, RUNTIME, setNonblocking, setWinsize } from "../sys/index.js";
+import { ptyReader, recvFdAsync, setNonblocking, setWinsize } from "../sys/index.js";
 import { BinaryLogger } from "./binary.js";
 import { drainCopies, Fanin, waitConsumed } from "./copy.js";
 import { OwnedFd } from "./fd.js";
 import { InputFifo } from "./fifo.js";
 import { openSinks, type IOOptions, type ProcessIO, type StdioSpec } from "./io.js";
-import { keepHandle, MasterWriter, type TtyHandle } from "./pty.js";
+import { MasterWriter } from "./pty.js";
 import { parseStdio } from "./uri.js";
 
 /** A unix socket in a fresh `pty*` directory on which runc sends the pty master (`--console-socket`). */
@@ -147,10 +143,9 @@ class PtyCopy implements ConsoleIO {
   /** Everything read from the master, in order; piped into the stdout sink. */
   private readonly out = new PassThrough();
   private reader: Readable | undefined;
-  /** The reader's libuv handle once the stream let go of it; closing it closes the master. */
-  private handle: TtyHandle | undefined;
+  private writer: MasterWriter | undefined;
   private readerEnded = false;
-  /** Settles when the ReadStream ended (EIO: no slave open) or was destroyed. */
+  /** Settles when the reader ended (EIO: no slave open) or was destroyed. */
   private readerDone: Promise<void> = Promise.resolve();
   private masterClosed = false;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -165,7 +160,7 @@ class PtyCopy implements ConsoleIO {
 
   constructor(
     private readonly master: number,
-    /** Closes the master where no reader's handle does (no reader yet, or Bun's reader on its own dup). */
+    /** Closes the master, once: neither engine's pty reader closes it. */
     private readonly owner: OwnedFd,
   ) {}
 
@@ -173,17 +168,15 @@ class PtyCopy implements ConsoleIO {
     this.releases.push(release);
   }
 
-  /** Starts reading; from here on the ReadStream owns the master fd and closes it when destroyed. */
+  /** Starts reading the master (which stays ours: closeMaster closes it). */
   start(): void {
     try {
-      // Bun's tty.ReadStream fails at the first EAGAIN on a non-blocking fd and has no handle to take.
-      this.reader = RUNTIME === "bun" ? bunPtyReader(this.master) : new tty.ReadStream(this.master, { allowHalfOpen: true });
+      this.reader = ptyReader(this.master);
     } catch (err) {
       this.closeMaster();
       throw new ShimError("Internal", `Cannot read pty master`, { cause: err });
     }
     const reader = this.reader;
-    if (reader instanceof tty.ReadStream) keepHandle(reader, (h) => (this.handle = h));
     this.readerDone = new Promise<void>((resolve) => {
       reader.on("error", () => (this.onSlaveGone(), resolve()));
       reader.on("end", () => (this.onSlaveGone(), resolve()));
@@ -200,7 +193,7 @@ class PtyCopy implements ConsoleIO {
   input(fifo: InputFifo): void {
     this.stdin = fifo;
     const writer = new MasterWriter(this.master, () => this.masterClosed);
-    this.own(() => writer.destroy());
+    this.writer = writer;
     fifo.stream.pipe(writer);
     // Mirrors the Go shim: stdin EOF (client gone after CloseIO) shuts the console down and closes the
     // master, so the process sees a hangup.
@@ -242,17 +235,15 @@ class PtyCopy implements ConsoleIO {
     this.out.end();
   }
 
-  /** Closes the master: through the reader's handle (taken from the stream when it is destroyed). */
+  /** Closes the master, after stopping everything that reads, writes or watches it. */
   private closeMaster(): void {
     if (this.masterClosed) return;
     this.masterClosed = true;
     clearInterval(this.pollTimer);
-    if (this.reader === undefined) return this.owner.close();
-    this.reader.destroy();
-    if (RUNTIME === "bun") return this.owner.close(); // the Bun reader never closes it
-    this.owner.take(); // the handle closes it
-    this.handle?.close();
-    this.handle = undefined;
+    this.reader?.destroy(); // neither engine's pty reader closes the master
+    // A writer waiting for room watches a dup of the master, which would keep the pty open (no hang-up).
+    this.writer?.destroy();
+    this.owner.close();
   }
 
   resize(cols: number, rows: number): void {

@@ -1,63 +1,49 @@
 /**
- * Low-level pieces of the pty copy (console.ts): keeping the master's fd away from tty.ReadStream's
- * close-on-error, and a non-blocking writer into the master.
+ * Writing stdin into a pty master (console.ts): non-blocking writes that wait for room without a timer.
  */
 import { writeSync } from "node:fs";
 import { Writable } from "node:stream";
-import type tty from "node:tty";
-
-/** The parts of Node's internal TTY handle we use. */
-export interface TtyHandle {
-  readStop(): number;
-  close(cb?: () => void): void;
-}
+import { setNonblocking, waitWritable } from "../sys/index.js";
 
 /**
- * Makes `reader.destroy()` leave the fd open: the stream's handle is stopped, detached (Node's socket
- * destroy then skips closing it) and given to `take`, whose owner closes it. Relies on net.Socket's
- * `_handle`/`_destroy`, stable since Node 12 and checked by test/stdio/console.test.ts.
+ * Writes into the non-blocking master. On EAGAIN (the slave's input queue is full: the process is not
+ * reading) it waits for the master to report room (src/sys `waitWritable`, an fd watch on a dup of the
+ * master), then writes on. Destroying the writer ends that wait and closes the dup. EIO (no slave open)
+ * drops the input, as does a watch that cannot be set up.
  */
-export function keepHandle(reader: tty.ReadStream, take: (h: TtyHandle) => void): void {
-  const rs = reader as unknown as {
-    _handle: (TtyHandle & { onread?: unknown }) | null;
-    _destroy(err: Error | null, cb: (err: Error | null) => void): void;
-  };
-  const destroy = rs._destroy.bind(reader);
-  rs._destroy = (err, cb) => {
-    const h = rs._handle;
-    if (h !== null) {
-      h.readStop();
-      h.onread = () => {};
-      rs._handle = null;
-      take(h);
-    }
-    destroy(err, cb);
-  };
-}
-
-/** Writes into the non-blocking master; EAGAIN is retried on a backoff timer (1 ms doubling to 64 ms). */
 export class MasterWriter extends Writable {
-  private timer: NodeJS.Timeout | undefined;
+  private abort: AbortController | undefined;
 
   constructor(
     private readonly fd: number,
     private readonly gone: () => boolean,
   ) {
     super({ highWaterMark: 16 * 1024 });
+    setNonblocking(fd, true); // a blocking write would stall the whole event loop
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.attempt(chunk, 0, 1, cb);
+    this.attempt(chunk, 0, cb);
   }
 
-  private attempt(chunk: Buffer, off: number, delay: number, cb: (err?: Error | null) => void): void {
+  private attempt(chunk: Buffer, off: number, cb: (err?: Error | null) => void): void {
     while (off < chunk.length) {
-      if (this.gone()) return cb();
+      if (this.gone() || this.destroyed) return cb();
       try {
         off += writeSync(this.fd, chunk, off, chunk.length - off);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EAGAIN") return cb(); // EIO: no slave; input is dropped
-        this.timer = setTimeout(() => this.attempt(chunk, off, Math.min(delay * 2, 64), cb), delay);
+        const abort = (this.abort = new AbortController());
+        let waiting: Promise<void>;
+        try {
+          waiting = waitWritable(this.fd, { signal: abort.signal });
+        } catch {
+          return cb(); // no watch (fd limit): the input is dropped, as on EIO
+        }
+        waiting.then(
+          () => this.attempt(chunk, off, cb),
+          () => cb(), // destroyed meanwhile
+        );
         return;
       }
     }
@@ -65,7 +51,7 @@ export class MasterWriter extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    clearTimeout(this.timer);
+    this.abort?.abort();
     cb(err);
   }
 }

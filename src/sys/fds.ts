@@ -75,3 +75,12 @@ export function getWinsize(fd: number): { cols: number; rows: number } {
 export function unreadBytes(fd: number): number {
   return libc.fionread(fd);
 }
+
+/**
+ * Resolves once `fd` has room for a write (or hung up: the write then tells why), without a timer: for a
+ * non-blocking writer that got EAGAIN. Watches a dup of `fd` (closed once this settles), so `fd` may also
+ * be read through a libuv handle. Rejects with the signal's reason when `signal` aborts.
+ */
+export function waitWritable(fd: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  return libc.waitWritable(fd, opts.signal);
+}

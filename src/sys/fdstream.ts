@@ -44,7 +44,7 @@ export function fdReader(fd: number): Readable {
 
 /**
  * Bun only: a readable stream on a pty master that leaves the fd open when it errors (EIO: no slave), ends
- * or is destroyed; the caller closes it. (Node's tty.ReadStream does this with stdio/pty.ts keepHandle.)
+ * or is destroyed; the caller closes it. Used through ptyreader.ts `ptyReader`, which reads the master itself on Node.
  */
 export function bunPtyReader(fd: number): Readable {
   const b = bun();

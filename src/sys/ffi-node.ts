@@ -34,7 +34,7 @@ export function nodeNatives(): Natives {
   /** The raw koffi allocation behind each Block (passed to recvmsg as `void *`). */
   const raw = new WeakMap<Block, unknown>();
 
-  const poll = (fd: number, opts: { readable: boolean; disconnect?: boolean }, cb: () => void): Watch => {
+  const poll = (fd: number, opts: { readable?: boolean; writable?: boolean; disconnect?: boolean }, cb: () => void): Watch => {
     const handle = koffi.node.poll(fd, opts, cb);
     return { close: () => handle.close(), unref: () => handle.unref() };
   };
@@ -64,6 +64,7 @@ export function nodeNatives(): Natives {
       return block;
     },
     watchReadable: (fd, cb) => poll(fd, { readable: true, disconnect: true }, cb),
+    watchWritable: (fd, cb) => poll(fd, { writable: true, disconnect: true }, cb),
     watchEventfd(fd, cb) {
       const buf = Buffer.alloc(8);
       return poll(fd, { readable: true }, () => {

@@ -9,7 +9,7 @@ export interface Block {
   free(): void;
 }
 
-/** A watch started by {@link Natives.watchReadable} or {@link Natives.watchEventfd}. */
+/** A watch started by {@link Natives.watchReadable}, {@link Natives.watchWritable} or {@link Natives.watchEventfd}. */
 export interface Watch {
   /** Stops watching (idempotent). The fd is left open: its owner closes it. */
   close(): void;
@@ -43,6 +43,8 @@ export interface Natives {
    * still there for recvmsg). Level-triggered: `cb` may be called again until the watch is closed.
    */
   watchReadable(fd: number, cb: () => void): Watch;
+  /** Calls `cb` once `fd` has room for a write, or hung up. Level-triggered like {@link watchReadable}. */
+  watchWritable(fd: number, cb: () => void): Watch;
   /**
    * Calls `cb` with the counter each time the non-blocking eventfd `fd` is signalled; the counter is read
    * (so reset) before `cb`. Never calls `cb` with 0.

@@ -197,7 +197,16 @@ export function recvmsgOneFd(sockFd: number): number | undefined {
  * aborts.
  */
 export function waitReadable(fd: number, signal?: AbortSignal): Promise<void> {
-  const { fcntl, close, watchReadable } = lib();
+  return waitReady(fd, "readable", signal);
+}
+
+/** Like {@link waitReadable}, for room to write (or a hang-up). The dup is closed once it settles. */
+export function waitWritable(fd: number, signal?: AbortSignal): Promise<void> {
+  return waitReady(fd, "writable", signal);
+}
+
+function waitReady(fd: number, what: "readable" | "writable", signal?: AbortSignal): Promise<void> {
+  const { fcntl, close } = lib();
   signal?.throwIfAborted();
   const dup = check(fcntl(fd, F_DUPFD_CLOEXEC, 0), "fcntl F_DUPFD_CLOEXEC", `on fd ${fd}`);
   return new Promise<void>((resolve, reject) => {
@@ -214,7 +223,7 @@ export function waitReadable(fd: number, signal?: AbortSignal): Promise<void> {
     };
     const onAbort = () => finish(signal?.reason);
     try {
-      watch = watchReadable(dup, () => finish());
+      watch = what === "readable" ? lib().watchReadable(dup, () => finish()) : lib().watchWritable(dup, () => finish());
     } catch (err) {
       finish(err);
       return;

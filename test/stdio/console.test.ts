@@ -1,39 +1,12 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { constants, existsSync, openSync } from "node:fs";
 import { Socket } from "node:net";
 import { dirname } from "node:path";
 import { suite, test } from "node:test";
 import { ConsoleSocket, copyConsole } from "../../src/stdio/index.js";
 import { unreadBytes } from "../../src/sys/index.js";
-import { deadline, exited, fdCount, fifoReader, fifoWriter, mkfifo, requireProgram, tmpDir, until } from "./helpers.js";
-
-/** Python stand-in for `runc init`: makes a pty, sends the master over the console socket, runs `body`. */
-const PRELUDE = `
-import os, pty, socket, sys, fcntl, termios, struct
-m, s = pty.openpty()
-name = os.ttyname(s)
-c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-c.connect(sys.argv[1])
-socket.send_fds(c, [b"/dev/ptmx"], [m])
-c.close(); os.close(m)
-def readline(fd):
-    line = b""
-    while not line.endswith(b"\\n"):
-        chunk = os.read(fd, 100)
-        if not chunk: break
-        line += chunk
-    return line
-`;
-
-async function startPty(t: { after(fn: () => void): void }, body: string) {
-  requireProgram("python3");
-  const cs = await ConsoleSocket.create();
-  t.after(() => cs.close());
-  const child = spawn("python3", ["-c", PRELUDE + body, cs.path], { stdio: ["ignore", "inherit", "inherit"] });
-  const master = await deadline(cs.receiveMaster(), "pty master");
-  return { cs, child, master };
-}
+import { deadline, exited, fdCount, fifoReader, fifoWriter, mkfifo, tmpDir, until } from "./helpers.js";
+import { startPty } from "./pty-helpers.js";
 
 /** Accumulates a client reader's output as text. */
 function watch(s: Socket): { text: () => string; ended: Promise<void> } {

@@ -34,6 +34,7 @@ interface BunFfi {
 }
 
 const POLLIN = 0x1;
+const POLLOUT = 0x4;
 const POLLRDHUP = 0x2000;
 
 /** NUL-terminated bytes for a `const char *`, or null. */
@@ -92,6 +93,7 @@ export function bunNatives(): Natives {
       return block;
     },
     watchReadable: (fd, cb) => watchFd(watchLibc, fd, POLLIN | POLLRDHUP, cb),
+    watchWritable: (fd, cb) => watchFd(watchLibc, fd, POLLOUT, cb),
     watchEventfd(fd, cb) {
       const buf = Buffer.alloc(8);
       return watchFd(watchLibc, fd, POLLIN, () => {
