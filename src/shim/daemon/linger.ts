@@ -15,6 +15,8 @@
  * `requested` is set in the same tick, so a later Join is refused (Unavailable) and `start` spawns a new daemon.
  */
 
+import type { Method } from "../../ttrpc/index.js";
+
 /** What the SIGUSR1 dump shows (src/shim/diagnostics/dump.ts). */
 export interface LingerSnapshot {
   /** The configured linger. */
@@ -26,6 +28,7 @@ export interface LingerSnapshot {
 export class Linger {
   private timer: NodeJS.Timeout | undefined;
   private since: number | undefined;
+  private stopped = false;
 
   /**
    * `holdsNothing`: true when the daemon may exit (a Shutdown was asked for, nothing is held); asked again when
@@ -48,7 +51,7 @@ export class Linger {
    * with no linger; else starts the linger unless it already runs (a repeated call does not extend it).
    */
   idle(): void {
-    if (!this.holdsNothing()) return;
+    if (this.stopped || !this.holdsNothing()) return;
     if (this.lingerMs <= 0) {
       this.exit("shutdown requested");
       return;
@@ -67,9 +70,28 @@ export class Linger {
     this.since = undefined;
   }
 
-  /** The daemon is shutting down for another reason (SIGTERM): no timer may outlive it. */
+  /** The daemon is shutting down (the linger ended, SIGTERM): no timer may start or outlive it. */
   stop(): void {
+    this.stopped = true;
     this.busy();
+  }
+
+  /**
+   * Wraps a method that may take something on (Create, CreateSandbox, Join): the linger stops when it is called.
+   * Once it settled, a daemon that may exit (`mayExit`: a Shutdown was asked for) and still holds nothing
+   * lingers afresh, so a Create that failed or a Join that was refused does not keep it forever.
+   */
+  wrap(method: Method, mayExit: () => boolean): Method {
+    return {
+      call: async (payload, ctx) => {
+        this.busy();
+        try {
+          return await method.call(payload, ctx);
+        } finally {
+          if (mayExit()) this.idle();
+        }
+      },
+    };
   }
 
   snapshot(now: number = Date.now()): LingerSnapshot {

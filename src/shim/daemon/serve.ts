@@ -124,7 +124,7 @@ export async function serve(flags: Flags, opts: { listener?: net.Server; spare?:
     (ms) => log.info("holding nothing: lingering before exit", { linger_ms: ms }));
   shutdown.onStop("linger", () => linger.stop());
   // A new member or container ends a linger: the next time the daemon holds nothing, a whole one starts again.
-  const busying = (m: Method): Method => ({ call: (payload, ctx) => { linger.busy(); return m.call(payload, ctx); } });
+  const busying = (m: Method): Method => linger.wrap(m, () => requested);
   // The id this daemon was started for is a member too: another group member may come and go (and ask for
   // Shutdown) before containerd's Create for it arrives.
   if (flags.id !== "") members.hold(flags.id);

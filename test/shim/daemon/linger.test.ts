@@ -77,12 +77,36 @@ void suite("linger", () => {
     assert.deepEqual(state.exits, ["linger ended"]);
   });
 
-  void test("stop() (SIGTERM while lingering) leaves no timer behind", (t) => {
+  void test("stop() (SIGTERM while lingering) leaves no timer behind, and none starts after it", (t) => {
     const { state, linger, tick } = daemon(t, 1000);
     linger.idle();
     linger.stop();
     tick(2000);
     assert.deepEqual(state.exits, []);
     assert.equal(linger.lingering, false);
+    linger.idle();
+    assert.equal(linger.lingering, false, "a Join refused during shutdown starts no linger");
+  });
+
+  void test("a wrapped Create or Join stops the linger; if it took nothing on, a whole linger starts once it settled", async (t) => {
+    const { state, linger, tick } = daemon(t, 1000);
+    let requested = true;
+    const failing = linger.wrap({ call: () => Promise.reject(new Error("bad config")) }, () => requested);
+    const taking = linger.wrap({ call: () => { state.held = 1; return Promise.resolve(new Uint8Array()); } }, () => requested);
+    linger.idle();
+    tick(900);
+    const call = failing.call(new Uint8Array(), {} as never);
+    assert.equal(linger.lingering, false, "stopped while the call runs");
+    await assert.rejects(call, /bad config/);
+    assert.equal(linger.lingering, true, "lingering again: the failed Create took nothing on");
+    tick(999);
+    assert.deepEqual(state.exits, [], "a whole new linger");
+    await taking.call(new Uint8Array(), {} as never);
+    tick(5000);
+    assert.deepEqual(state.exits, [], "a Create that took a container on keeps the daemon");
+    state.held = 0;
+    requested = false;
+    await failing.call(new Uint8Array(), {} as never).catch(() => undefined);
+    assert.equal(linger.lingering, false, "no Shutdown asked for yet (a daemon still waiting for its first Create): no linger");
   });
 });
