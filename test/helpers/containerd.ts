@@ -7,7 +7,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/pr
 import net from "node:net";
 import path from "node:path";
 import { BUSYBOX_REF, REPO_ROOT, busyboxImageTar, pauseImageTar } from "./image.js";
-import { configToml, type Grouping } from "./containerd-config.js";
+import { configToml, shimSocketPath, type Grouping } from "./containerd-config.js";
 import { containerProcesses, mountsUnder, processesUnder } from "./procs.js";
 import { waitFor, withTimeout } from "./wait.js";
 
@@ -195,8 +195,10 @@ class Instance implements Containerd {
   /** SIGTERM containerd, then remove every shim, container, mount, socket, runc state and cgroup it left. */
   async stop(): Promise<void> {
     await this.halt("SIGTERM");
-    const sockets = shimSockets(this.state);
     const ns = [...this.namespaces];
+    // With namespace grouping a daemon may be lingering after its last pod (docs/grouping.md): no bundle names
+    // its socket any more, and the SIGKILL below leaves it behind.
+    const sockets = [...shimSockets(this.state), ...(this.grouping === "namespace" ? ns.map((n) => shimSocketPath(this, n, "")) : [])];
     const leftovers = () => [...processesUnder(this.dir), ...ns.flatMap((n) => containerProcesses(n))];
     const killAll = (): number => {
       const left = leftovers();

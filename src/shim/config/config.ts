@@ -11,7 +11,8 @@
  * `options` table or `ctr --runtime-config-path`), else `$SHIM_TS_CONFIG`, else
  * /etc/containerd-shim-ts/config.toml. Only one file is read. A missing default file means defaults; a
  * missing file that was named is an error. An unknown key or a bad value is an InvalidArgument error
- * naming the file and the key. `SHIM_TS_GROUPING` in the environment overrides `grouping`.
+ * naming the file and the key. `SHIM_TS_GROUPING` in the environment overrides `grouping` (and the other
+ * SHIM_TS_* names below their keys).
  *
  * A file named by ConfigPath may also hold the runtime options (BinaryName, Root, SystemdCgroup, ...):
  * when ConfigPath is set, containerd sends nothing else (CRI drops the rest of the `options` table).
@@ -34,6 +35,22 @@ export const WARM_IDLE_ENV = "SHIM_TS_WARM_IDLE_MS";
 /** How long a warm spare waits for a pod before it exits, unless `warm_idle_ms` says otherwise. */
 export const DEFAULT_WARM_IDLE_MS = 60_000;
 
+/** Overrides the file's `linger_ms`. */
+export const LINGER_ENV = "SHIM_TS_LINGER_MS";
+/**
+ * How long a namespace daemon keeps serving after its last pod went, unless `linger_ms` says otherwise
+ * (docs/config.md has why 3 s): longer than the gap between one pod's removal and the next pod's `start` in a
+ * churning namespace, short enough that an idle namespace gives its daemon's memory back within seconds.
+ */
+export const DEFAULT_LINGER_MS = 3000;
+/** The largest `linger_ms`: a linger is brief by design; an always-on daemon is not what it is for. */
+export const MAX_LINGER_MS = 600_000;
+/**
+ * Internal: the linger `start` hands to the namespace daemon it spawns (the daemon does not see the file
+ * named by ConfigPath). Absent or not a number: no linger.
+ */
+export const DAEMON_LINGER_ENV = "SHIM_TS_DAEMON_LINGER_MS";
+
 export const GROUPINGS = ["pod", "namespace"] as const;
 /** One daemon per pod (the default), or one per containerd namespace (issue 9). */
 export type Grouping = (typeof GROUPINGS)[number];
@@ -54,6 +71,8 @@ export interface ShimConfig {
   warm?: boolean;
   /** `warm_idle_ms`, after SHIM_TS_WARM_IDLE_MS: how long a spare waits to be adopted. Default {@link DEFAULT_WARM_IDLE_MS}. */
   warmIdleMs?: number;
+  /** `linger_ms`, after SHIM_TS_LINGER_MS: how long a namespace daemon serves on after its last pod. Default {@link DEFAULT_LINGER_MS}. */
+  lingerMs?: number;
   /** Runtime options (the options table's keys, e.g. BinaryName) from a file named by ConfigPath. */
   runtimeOptions: Record<string, TomlScalar>;
   /** The file the settings came from, if one was read. */
@@ -143,6 +162,9 @@ function applyKey(config: ShimConfig, key: string, entry: TomlEntry, file: strin
     case "warm_idle_ms":
       config.warmIdleMs = idleMs(v, bad);
       return;
+    case "linger_ms":
+      config.lingerMs = lingerMs(v, bad);
+      return;
   }
   const type = RUNTIME_OPTION_KEYS[key];
   if (type === undefined) {
@@ -154,11 +176,27 @@ function applyKey(config: ShimConfig, key: string, entry: TomlEntry, file: strin
   config.runtimeOptions[key] = v as TomlScalar;
 }
 
-const KNOWN_KEYS = ["runtime", "grouping", "log_level", "runtime_flags", "warm", "warm_idle_ms"].map((k) => `"${k}"`).join(", ");
+const KNOWN_KEYS = ["runtime", "grouping", "log_level", "runtime_flags", "warm", "warm_idle_ms", "linger_ms"].map((k) => `"${k}"`).join(", ");
 
 function idleMs(v: unknown, bad: (why: string) => ShimError): number {
   if (typeof v === "number" && Number.isInteger(v) && v >= 100 && v <= 86_400_000) return v;
   throw bad(`${show(v)} is not an integer from 100 to 86400000 (milliseconds)`);
+}
+
+function lingerMs(v: unknown, bad: (why: string) => ShimError): number {
+  if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= MAX_LINGER_MS) return v;
+  throw bad(`${show(v)} is not an integer from 0 to ${MAX_LINGER_MS} (milliseconds; 0: exit with the last pod)`);
+}
+
+/** The linger of a daemon `start` spawns with `config`: `linger_ms` or its default with namespace grouping, else 0. */
+export function effectiveLingerMs(config: ShimConfig): number {
+  return config.grouping === "namespace" ? config.lingerMs ?? DEFAULT_LINGER_MS : 0;
+}
+
+/** The daemon's linger, as `start` handed it over ({@link DAEMON_LINGER_ENV}); 0 when absent or unusable. */
+export function daemonLingerMs(env: NodeJS.ProcessEnv): number {
+  const v = Number(env[DAEMON_LINGER_ENV] ?? "");
+  return Number.isInteger(v) && v > 0 && v <= MAX_LINGER_MS ? v : 0;
 }
 
 function oneOf<T extends string>(v: unknown, allowed: readonly T[], bad: (why: string) => ShimError): T {
@@ -185,6 +223,8 @@ function withEnv(config: ShimConfig, env: NodeJS.ProcessEnv): ShimConfig {
   }
   const idle = env[WARM_IDLE_ENV];
   if (idle) config.warmIdleMs = idleMs(Number(idle), (why) => invalidArgument(`${WARM_IDLE_ENV}: ${why}`));
+  const linger = env[LINGER_ENV];
+  if (linger) config.lingerMs = lingerMs(/^\d+$/.test(linger) ? Number(linger) : linger, (why) => invalidArgument(`${LINGER_ENV}: ${why}`));
   return config;
 }
 

@@ -1,8 +1,3 @@
-// Folder src/shim/daemon:
-// Owns: the serving daemon: the composition root of one daemon (task and sandbox services, socket, events, log
-//   FIFO, dump) and its shutdown.
-// Must not import: cgroups, runc, shim/entry, shim/manager, shim/packaging, shim/spare, stdio.
-
 /**
  * The shim daemon (shared/protocol.md §2.4): the composition root. Becomes a child subreaper, logs to the
  * bundle's `log` FIFO, serves the Task and Sandbox services over ttrpc on the socket `start` passed as fd 3,
@@ -15,17 +10,19 @@ import { Reaper, setChildSubreaper } from "../../sys/index.js";
 import { SANDBOX_SERVICE, SandboxService } from "../../sandbox/index.js";
 import { TaskService } from "../../task/index.js";
 import { Server } from "../../ttrpc/index.js";
-import { daemonLogLevel, resolveShimConfig } from "../config/config.js";
+import { daemonLingerMs, daemonLogLevel, resolveShimConfig } from "../config/config.js";
 import { onDumpSignal, type DumpSources } from "../diagnostics/dump.js";
 import type { Flags } from "../invocation/flags.js";
 import { openLogFifo } from "../diagnostics/logfifo.js";
 import { RemotePublisher } from "../events/publisher.js";
 import { GROUP_SERVICE, GroupMembers, releasingAfter } from "../socket/join.js";
+import { Linger } from "./linger.js";
 import { Shutdown } from "./shutdown.js";
 import { bindSocket, removeSocket, requireSameUser } from "../socket/socket.js";
 import { BundleScope } from "../../bundle-scope.js";
 import { containerd as sandboxApi } from "../../gen/sandbox.js";
 import { containerd as taskApi } from "../../gen/task.js";
+import type { Method } from "../../ttrpc/index.js";
 
 const T = taskApi.task.v2;
 const S = sandboxApi.runtime.sandbox.v1;
@@ -121,21 +118,29 @@ export async function serve(flags: Flags, opts: { listener?: net.Server; spare?:
   // Ids that joined through `start` (join.ts): held until their Create or Shutdown settled, so the daemon
   // cannot exit between a `start` that found it live and containerd's Create.
   let requested = false;
-  const members = new GroupMembers(() => { if (requested) maybeExit(); });
+  const members = new GroupMembers(() => { if (requested) linger.idle(); });
+  // Namespace grouping: once it holds nothing, the daemon serves on for a while before it exits (linger.ts).
+  const linger = new Linger(daemonLingerMs(process.env), () => task.size === 0 && sandbox.size === 0 && members.size === 0, exit,
+    (ms) => log.info("holding nothing: lingering before exit", { linger_ms: ms }));
+  shutdown.onStop("linger", () => linger.stop());
+  // A new member or container ends a linger: the next time the daemon holds nothing, a whole one starts again.
+  const busying = (m: Method): Method => linger.wrap(m, () => requested);
   // The id this daemon was started for is a member too: another group member may come and go (and ask for
   // Shutdown) before containerd's Create for it arrives.
   if (flags.id !== "") members.hold(flags.id);
   const methods = task.methods();
-  methods["Create"] = releasingAfter(methods["Create"]!, members, (p) => T.CreateTaskRequest.decode(p).id);
+  methods["Create"] = releasingAfter(busying(methods["Create"]!), members, (p) => T.CreateTaskRequest.decode(p).id);
   methods["Shutdown"] = releasingAfter(methods["Shutdown"]!, members, (p) => T.ShutdownRequest.decode(p).id);
   for (const name of TASK_SERVICES) server.register(name, methods);
   const sandboxMethods = sandbox.methods();
-  sandboxMethods["CreateSandbox"] = releasingAfter(sandboxMethods["CreateSandbox"]!, members, (p) => S.CreateSandboxRequest.decode(p).sandboxId);
+  sandboxMethods["CreateSandbox"] = releasingAfter(busying(sandboxMethods["CreateSandbox"]!), members, (p) => S.CreateSandboxRequest.decode(p).sandboxId);
   sandboxMethods["ShutdownSandbox"] = releasingAfter(sandboxMethods["ShutdownSandbox"]!, members, (p) => S.ShutdownSandboxRequest.decode(p).sandboxId);
   server.register(SANDBOX_SERVICE, sandboxMethods);
-  server.register(GROUP_SERVICE, members.methods(() => shutdown.requested));
+  const groupMethods = members.methods(() => shutdown.requested);
+  groupMethods["Join"] = busying(groupMethods["Join"]!);
+  server.register(GROUP_SERVICE, groupMethods);
 
-  dumpSources = { task, sandbox, server, publisher, spare: opts.spare };
+  dumpSources = { task, sandbox, server, publisher, spare: opts.spare, linger };
   // A shared daemon (namespace grouping) outlives the bundle it was started in: its log moves to another's FIFO.
   if (logSink) {
     logSink.fallbacks = () => [...task.snapshot().containers.map((c) => c.bundle), ...sandbox.snapshot().sandboxes.map((s) => s.bundle)];
@@ -151,18 +156,16 @@ export async function serve(flags: Flags, opts: { listener?: net.Server; spare?:
   if (flags.socket !== "") shutdown.onStop("socket", () => removeSocket(flags.socket));
 
   // A shim serving a pod holds the sandbox and its containers: it goes when a Shutdown (Task) or
-  // ShutdownSandbox was asked for and neither service holds anything any more, nor is a joined id pending.
-  function maybeExit(): void {
-    if (task.size === 0 && sandbox.size === 0 && members.size === 0) exit("shutdown requested");
-  }
+  // ShutdownSandbox was asked for and neither service holds anything any more, nor is a joined id pending
+  // (at once, or after its linger with namespace grouping).
   const onRequested = (): void => {
     requested = true;
-    maybeExit();
+    linger.idle();
   };
   task.onShutdownRequested(onRequested);
   sandbox.onShutdownRequested(onRequested);
   process.on("SIGTERM", () => exit("SIGTERM"));
   process.on("SIGINT", () => exit("SIGINT"));
   const warm = opts.spare && { spare_idle_ms: opts.spare.adoptedAt - opts.spare.bootedAt };
-  log.info("shim serving", { pid: process.pid, socket: flags.socket, ...warm });
+  log.info("shim serving", { pid: process.pid, socket: flags.socket, linger_ms: linger.lingerMs || undefined, ...warm });
 }

@@ -27,6 +27,8 @@ export interface DumpSources {
   publisher: { snapshot(now?: number): PublisherSnapshot };
   /** Set when the daemon waited as a warm spare (src/shim/spare/) before it was adopted for its pod. */
   spare?: { bootedAt: number; adoptedAt: number } | undefined;
+  /** The namespace daemon's linger (src/shim/daemon/linger.ts): `idleMs` while it serves on holding nothing. */
+  linger?: { snapshot(now?: number): { lingerMs: number; idleMs?: number } } | undefined;
 }
 
 /** Everything one dump reports. */
@@ -43,6 +45,8 @@ export interface ShimDump {
   events: PublisherSnapshot;
   /** How long the daemon waited as a warm spare before its pod came; absent for a daemon spawned for it. */
   spareIdleMs?: number;
+  /** The configured linger (0: exits with its last pod) and, while it lingers, how long it has held nothing. */
+  linger?: { lingerMs: number; idleMs?: number };
 }
 
 /** Asks every part for its snapshot. */
@@ -61,6 +65,7 @@ export function gatherDump(src: DumpSources, now: number = Date.now()): ShimDump
     ttrpc: src.server.snapshot(now),
     events: src.publisher.snapshot(now),
     ...(src.spare ? { spareIdleMs: src.spare.adoptedAt - src.spare.bootedAt } : {}),
+    ...(src.linger ? { linger: src.linger.snapshot(now) } : {}),
   };
 }
 
@@ -113,6 +118,8 @@ export function logDump(log: Logger, dump: ShimDump, seq = 1): number {
     events_pending: dump.events.pending,
     shutdown_requested: dump.task.shutdownRequested || undefined,
     warm_spare_idle_ms: dump.spareIdleMs,
+    linger_ms: dump.linger?.lingerMs || undefined,
+    lingering_ms: dump.linger?.idleMs,
     resources: dump.resources,
   });
   for (const c of dump.task.containers) {

@@ -27,8 +27,9 @@ const GROUP_LABELS = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-
 /** The names config.ts reads, repeated so that `start` loads it only when there is a file to read. */
 export const START_CONFIG_NAMES = {
   defaultPath: "/etc/containerd-shim-ts/config.toml",
-  env: ["SHIM_TS_CONFIG", "SHIM_TS_GROUPING", "SHIM_TS_WARM", "SHIM_TS_WARM_IDLE_MS"],
+  env: ["SHIM_TS_CONFIG", "SHIM_TS_GROUPING", "SHIM_TS_WARM", "SHIM_TS_WARM_IDLE_MS", "SHIM_TS_LINGER_MS"],
   daemonLogLevelEnv: "SHIM_TS_DAEMON_LOG_LEVEL",
+  daemonLingerEnv: "SHIM_TS_DAEMON_LINGER_MS",
 } as const;
 
 /**
@@ -153,6 +154,10 @@ export async function runStart(flags: Flags, bundle: string, env: NodeJS.Process
       if (input.bootstrap?.ttrpcAddress) daemonEnv["TTRPC_ADDRESS"] = input.bootstrap.ttrpcAddress;
       if (config.logLevel !== undefined) daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv] = config.logLevel;
       else delete daemonEnv[START_CONFIG_NAMES.daemonLogLevelEnv];
+      // Namespace grouping only (config.ts is loaded whenever it is on): how long the daemon outlives its last pod.
+      const lingerMs = config.grouping === "namespace" ? (await import("../config/config.js")).effectiveLingerMs(config) : 0;
+      if (lingerMs > 0) daemonEnv[START_CONFIG_NAMES.daemonLingerEnv] = String(lingerMs);
+      else delete daemonEnv[START_CONFIG_NAMES.daemonLingerEnv];
       const fd = listenerFd(bound as Exclude<typeof bound, "joined" | undefined>);
       closeInheritedFds([fd]);
       pid = await spawnDaemon(daemonArgs(flags, sockPath, debug), bundle, fd, daemonEnv, nodeFlags);

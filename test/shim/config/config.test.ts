@@ -7,7 +7,7 @@ import { containerd } from "../../../src/gen/task.js";
 import { SOCKET_DIR_ENV } from "../../../src/shim/socket/address.js";
 import {
   CONFIG_ENV, configPath, DAEMON_LOG_LEVEL_ENV, GROUPING_ENV, daemonLogLevel, DEFAULT_CONFIG_PATH, loadShimConfig, resolveShimConfig, startConfig,
-  WARM_ENV, WARM_IDLE_ENV,
+  LINGER_ENV, WARM_ENV, WARM_IDLE_ENV,
 } from "../../../src/shim/config/config.js";
 import { daemonNodeFlags, DAEMON_NODE_FLAGS, groupingId, loadStartConfig, START_CONFIG_NAMES } from "../../../src/shim/manager/start.js";
 import { Client } from "../../../src/ttrpc/index.js";
@@ -81,7 +81,7 @@ void suite("shim config file", () => {
     const load = (text: string) => () => loadShimConfig(file(dir, "c.toml", text), {});
     const p = path.join(dir, "c.toml");
     refused(load('\ngrouping_mode = "namespace"\n'),
-      `${p}: unknown key "grouping_mode" (line 2): known keys are "runtime", "grouping", "log_level", "runtime_flags", "warm", "warm_idle_ms"`);
+      `${p}: unknown key "grouping_mode" (line 2): known keys are "runtime", "grouping", "log_level", "runtime_flags", "warm", "warm_idle_ms", "linger_ms"`);
     refused(load('grouping = "x"'), `${p}: key "grouping" (line 1): "x" is not one of "pod", "namespace"`);
     refused(load("grouping = 1"), `${p}: key "grouping" (line 1): 1 is not one of "pod", "namespace"`);
     refused(load('log_level = "trace"'), `${p}: key "log_level" (line 1): "trace" is not one of "debug", "info", "warn", "error"`);
@@ -117,7 +117,7 @@ void suite("shim config file", () => {
     refused(bad("SystemdCgroup = 1"), `${o}: key "SystemdCgroup" (line 1): 1 is not a boolean`);
     refused(bad('IoUid = "0"'), `${o}: key "IoUid" (line 1): "0" is not an integer`);
     refused(bad("Root = []"), `${o}: key "Root" (line 1): [] is not a string`);
-    refused(bad("Systemdcgroup = true"), `${o}: unknown key "Systemdcgroup" (line 1): known keys are "runtime", "grouping", "log_level", "runtime_flags", "warm", "warm_idle_ms"`);
+    refused(bad("Systemdcgroup = true"), `${o}: unknown key "Systemdcgroup" (line 1): known keys are "runtime", "grouping", "log_level", "runtime_flags", "warm", "warm_idle_ms", "linger_ms"`);
   });
 
   void test("at start, gives the defaults and the reason for a file it cannot use", async (t) => {
@@ -125,7 +125,7 @@ void suite("shim config file", () => {
     const p = file(dir, "c.toml", 'grouping = "namespace"\nlog_levl = "debug"\n');
     assert.deepEqual(startConfig({}, p), {
       config: { grouping: "pod", runtimeOptions: {} },
-      error: `${p}: unknown key "log_levl" (line 2): known keys are "runtime", "grouping", "log_level", "runtime_flags", "warm", "warm_idle_ms"`,
+      error: `${p}: unknown key "log_levl" (line 2): known keys are "runtime", "grouping", "log_level", "runtime_flags", "warm", "warm_idle_ms", "linger_ms"`,
     });
     assert.equal(startConfig({ SHIM_TS_GROUPING: "x" }).error, 'SHIM_TS_GROUPING: "x" is not one of "pod", "namespace"');
     assert.deepEqual(startConfig({}, file(dir, "ok.toml", 'grouping = "namespace"')).config.grouping, "namespace");
@@ -250,7 +250,7 @@ void suite("shim start with a config file", () => {
 void suite("start's config loading", () => {
   void test("repeats config.ts's names, and loads config.ts only when there is something to read", async (t) => {
     assert.equal(START_CONFIG_NAMES.defaultPath, DEFAULT_CONFIG_PATH);
-    assert.deepEqual(START_CONFIG_NAMES.env, [CONFIG_ENV, GROUPING_ENV, WARM_ENV, WARM_IDLE_ENV]);
+    assert.deepEqual(START_CONFIG_NAMES.env, [CONFIG_ENV, GROUPING_ENV, WARM_ENV, WARM_IDLE_ENV, LINGER_ENV]);
     assert.equal(START_CONFIG_NAMES.daemonLogLevelEnv, DAEMON_LOG_LEVEL_ENV);
     const dir = await tempDir(t, "shim-config-");
     const none = path.join(dir, "none.toml");

@@ -108,6 +108,17 @@ void suite("state dump", () => {
     assert.match(lineOf(sink, "events"), / address="" pending=0 sending=false connected=false dropped=4$/);
   });
 
+  void test("shows a namespace daemon's linger, and how long it has held nothing while it lingers", () => {
+    const at = (linger: { lingerMs: number; idleMs?: number }) => {
+      const sink = new MemorySink();
+      logDump(new Logger(sink), gatherDump({ ...sources(), linger: { snapshot: () => linger } }));
+      return lineOf(sink, "begin");
+    };
+    assert.match(at({ lingerMs: 3000, idleMs: 1200 }), / events_pending=2 linger_ms=3000 lingering_ms=1200 resources=/);
+    assert.match(at({ lingerMs: 3000 }), / events_pending=2 linger_ms=3000 resources=/, "serving pods: not lingering");
+    assert.match(at({ lingerMs: 0 }), / events_pending=2 resources=/, "no linger (pod grouping): nothing shown");
+  });
+
   void test("gathers every part's snapshot and the process's own figures", () => {
     const d = gatherDump(sources());
     assert.equal(d.pid, process.pid);
