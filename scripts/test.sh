@@ -71,10 +71,11 @@ fi
 # default engine (bench/RESULTS.md, "Default engine"): the whole suite runs on it in both grouping modes, one
 # daemon per pod (the default mode) and one per namespace (docs/grouping.md). Node keeps a lane of the files
 # that go through what differs between the engines (src/sys's two sides: spawning and reaping, pipes, FIFOs and
-# the pty, fd watches for the console socket and the OOM eventfd); the whole suite on Node is
+# the pty, fd watches for the console socket and the OOM eventfd), and the fuzz test, whose leak bounds are
+# tightest on Node (its heap levels off early; test/e2e/fuzz.test.ts); the whole suite on Node is
 # E2E_LANES=node:pod,node:namespace. The single executables of both engines run in every lane's placed.test
 # and install.test.
-ENGINE_FILES="run exec tty stdio kill oom lifecycle"
+ENGINE_FILES="run exec tty stdio kill oom lifecycle fuzz"
 if [ "${SKIP_E2E:-0}" != 1 ]; then
   mapfile -t all_e2e < <(find dist/test/e2e -maxdepth 1 -name '*.test.js' | sort)
   IFS=, read -r -a lanes <<< "${E2E_LANES:-bun:pod,bun:namespace,node:pod:engine}"
