@@ -9,14 +9,7 @@ import {
 } from "../../../src/shim/config/config.js";
 import { loadStartConfig, START_CONFIG_NAMES } from "../../../src/shim/manager/start.js";
 import { tempDir } from "../../helpers/shim.js";
-
-function refused(fn: () => unknown, message: string): void {
-  assert.throws(fn, (err: Error & { code?: string }) => {
-    assert.equal(err.code, "InvalidArgument", err.message);
-    assert.equal(err.message, message);
-    return true;
-  });
-}
+import { refused } from "./refused.js";
 
 void suite("linger_ms", () => {
   void test("is read from the file, 0 included, and SHIM_TS_LINGER_MS wins over it", async (t) => {

@@ -13,19 +13,12 @@ import { daemonNodeFlags, DAEMON_NODE_FLAGS, groupingId, loadStartConfig, START_
 import { Client } from "../../../src/ttrpc/index.js";
 import { waitFor } from "../../helpers/wait.js";
 import { alive, daemonsFor, requireRoot, runShim, tempDir } from "../../helpers/shim.js";
+import { refused } from "./refused.js";
 
 function file(dir: string, name: string, text: string): string {
   const p = path.join(dir, name);
   writeFileSync(p, text);
   return p;
-}
-
-function refused(fn: () => unknown, message: string): void {
-  assert.throws(fn, (err: Error & { code?: string }) => {
-    assert.equal(err.code, "InvalidArgument", err.message);
-    assert.equal(err.message, message);
-    return true;
-  });
 }
 
 void suite("shim config file", () => {
