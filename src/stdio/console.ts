@@ -19,7 +19,7 @@ import { PassThrough, Writable, type Readable } from "node:stream";
 import { ShimError } from "../errdefs.js";
 import { ptyReader, recvFdAsync, setNonblocking, setWinsize } from "../sys/index.js";
 import { BinaryLogger } from "./binary.js";
-import { drainCopies, Fanin, waitConsumed } from "./copy.js";
+import { drainCopies, Fanin, READER_STALL_MS, waitConsumed } from "./copy.js";
 import { OwnedFd } from "./fd.js";
 import { InputFifo } from "./fifo.js";
 import { openSinks, type IOOptions, type ProcessIO, type StdioSpec } from "./io.js";
@@ -134,8 +134,6 @@ export async function copyConsole(master: number, spec: StdioSpec, opts: IOOptio
 }
 
 const POLL_MS = 250;
-/** A FIFO reader that took no byte for this long is not reading (detached client). */
-const READER_STALL_MS = 500;
 const CHUNK = 32 * 1024;
 
 class PtyCopy implements ConsoleIO {
@@ -273,6 +271,11 @@ class PtyCopy implements ConsoleIO {
       await waitConsumed(this.unreadOutput, { timeoutMs: deadline - Date.now(), stallMs: READER_STALL_MS });
     }
     return copied;
+  }
+
+  /** A terminal's exit: its output reaches the FIFO and the reader takes it, as in drain(). */
+  settle(opts: { timeoutMs: number }): Promise<boolean> {
+    return this.drain(opts);
   }
 
   close(): void {

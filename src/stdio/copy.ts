@@ -89,6 +89,40 @@ export async function drainCopies(copies: Promise<boolean>, readerGone: (() => b
 }
 
 const CONSUMED_POLL_MS = 5;
+/** A FIFO reader that took no byte for this long is not reading (a detached client): drain and settle stop waiting for it. */
+export const READER_STALL_MS = 500;
+
+/**
+ * Waits, after a process exited, until `pending()` (bytes it wrote that the output's reader has not taken:
+ * in the pipe, in the shim, in the FIFO) is 0: at once once `copied` settled (the pipes reached EOF), else
+ * on two checks in a row (an orphan may hold the pipe open: no EOF, but nothing left to copy). Gives up
+ * (false) once the count stopped changing for `stallMs` (nobody reads: a detached client) or at
+ * `timeoutMs`. Never rejects.
+ */
+export async function waitSettled(pending: () => number, copied: Promise<unknown>, opts: { timeoutMs: number; stallMs: number }): Promise<boolean> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let ended = false;
+  const end = copied.then(
+    () => (ended = true),
+    () => (ended = true),
+  );
+  let last = pending();
+  let lastChange = Date.now();
+  let zeroes = 0;
+  for (;;) {
+    zeroes = last === 0 ? zeroes + 1 : 0;
+    if (last === 0 && (ended || zeroes >= 2)) return true;
+    const now = Date.now();
+    if (now >= deadline || now - lastChange >= opts.stallMs) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const tick = new Promise((resolve) => (timer = setTimeout(resolve, CONSUMED_POLL_MS)));
+    await (ended ? tick : Promise.race([end, tick]));
+    clearTimeout(timer);
+    const n = pending();
+    if (n !== last) lastChange = Date.now();
+    last = n;
+  }
+}
 
 /**
  * Waits until `unread()` reaches 0 (the FIFO's reader took everything written), until the count stops

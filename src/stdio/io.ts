@@ -4,12 +4,12 @@
  */
 import { constants, createWriteStream, fchownSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { ShimError } from "../errdefs.js";
 import type { Logger } from "../log.js";
-import { fdReader, fdWriter, pipe2 } from "../sys/index.js";
+import { fdReader, fdWriter, pipe2, unreadBytes } from "../sys/index.js";
 import { BinaryLogger, type PidRegistry } from "./binary.js";
-import { drainCopies, Fanin } from "./copy.js";
+import { drainCopies, Fanin, READER_STALL_MS, waitSettled } from "./copy.js";
 import { OwnedFd } from "./fd.js";
 import { InputFifo, OutputFifo } from "./fifo.js";
 import { StallGuard, type StallOptions } from "./stall.js";
@@ -33,6 +33,12 @@ export interface ProcessIO {
   closeStdin(): void;
   /** Waits for the output copies to finish (pipe EOF, FIFO writes flushed); false if `timeoutMs` passed first. */
   drain(opts: { timeoutMs: number }): Promise<boolean>;
+  /**
+   * At the process's exit, before it is reported: waits until its reader took what it wrote (ctr stops
+   * reading the FIFOs once it has the exit status, and drops what is still in them). False when a reader
+   * stopped taking data (detached) or `timeoutMs` passed first.
+   */
+  settle(opts: { timeoutMs: number }): Promise<boolean>;
   /** Closes every fd and stream this object owns, stops a logging binary. Idempotent. */
   close(): void;
 }
@@ -61,6 +67,8 @@ export interface OutputSinks {
   unread?: () => number;
   /** Per output FIFO: whether its reader is gone (StallGuard.readerGone), for drainCopies. */
   readerGone: Array<() => boolean>;
+  /** Per sink: bytes handed to it that are not yet in the file or taken by the FIFO's reader. */
+  pending: Array<() => number>;
 }
 
 /**
@@ -74,18 +82,20 @@ export function openSinks(
   opts: Pick<IOOptions, "id" | "log" | "outputStall">,
 ): OutputSinks {
   const log = opts.log;
-  const sinks: OutputSinks = { stdout: undefined, stderr: undefined, release: [], readerGone: [] };
+  const sinks: OutputSinks = { stdout: undefined, stderr: undefined, release: [], readerGone: [], pending: [] };
   try {
     const [out, err] = targets;
     if (out?.kind === "file") {
       const dest = openAppendFile(out.path);
       sinks.release.push(() => dest.destroy());
+      sinks.pending.push(() => dest.writableLength);
       sinks.stdout = sinks.stderr = new Fanin(dest, counts[0] + counts[1], log);
       return sinks;
     }
     const guarded = (f: OutputFifo, stream: string): StallGuard => {
       const g = new StallGuard(f.stream, () => f.unread(), { ...opts.outputStall, stream, id: opts.id, log });
       sinks.readerGone.push(() => g.readerGone());
+      sinks.pending.push(() => g.bufferedBytes + f.unread());
       return g;
     };
     const fifo = (t: StdioTarget | null): OutputFifo | undefined => {
@@ -158,6 +168,14 @@ export async function openProcessIO(spec: StdioSpec, opts: IOOptions): Promise<P
   }
 }
 
+function unreadOr0(fd: number): number {
+  try {
+    return unreadBytes(fd);
+  } catch {
+    return 0;
+  }
+}
+
 function chown(fd: number, opts: IOOptions): void {
   if (opts.uid === undefined && opts.gid === undefined) return;
   try {
@@ -174,6 +192,9 @@ class PipeIO implements ProcessIO {
   private readonly releases: Array<() => void> = [];
   private readonly copies: Promise<boolean>[] = [];
   private readonly readerGone: Array<() => boolean> = [];
+  /** Our read ends of the output pipes, with their streams; and the sinks' pending counts (settle). */
+  private readonly outputs: Array<{ fd: number; reader: Readable }> = [];
+  private readonly sinkPending: Array<() => number> = [];
   private stdin: InputFifo | undefined;
   private closed = false;
 
@@ -205,11 +226,13 @@ class PipeIO implements ProcessIO {
     const sinks = openSinks(targets, counts, opts);
     for (const r of sinks.release) this.own(r);
     this.readerGone.push(...sinks.readerGone);
+    this.sinkPending.push(...sinks.pending);
     const both = sinks.stdout !== undefined && sinks.stdout === sinks.stderr;
     for (const [i, fanin] of [[1, sinks.stdout], [2, sinks.stderr]] as const) {
       if (fanin === undefined || targets[i - 1] === null) continue;
       const r = this.pipe(i, opts);
       const reader = fdReader(r);
+      this.outputs.push({ fd: r, reader });
       this.own(() => reader.destroy());
       fanin.add(reader);
       if (!both || i === 1) this.copies.push(fanin.done);
@@ -250,6 +273,23 @@ class PipeIO implements ProcessIO {
 
   async drain(opts: { timeoutMs: number }): Promise<boolean> {
     return drainCopies(Promise.all(this.copies).then((r) => r.every(Boolean)), this.readerGone, opts);
+  }
+
+  async settle(opts: { timeoutMs: number }): Promise<boolean> {
+    const copied = Promise.all(this.copies);
+    return waitSettled(() => this.pendingBytes(), copied, { timeoutMs: opts.timeoutMs, stallMs: READER_STALL_MS });
+  }
+
+  /** Output bytes the reader has not taken yet: in our pipe ends (while open), in the shim, in the sinks. */
+  private pendingBytes(): number {
+    let n = 0;
+    for (const { fd, reader } of this.outputs) {
+      n += reader.readableLength;
+      // The stream owns the fd and closes it once destroyed: only ask while it is open.
+      if (!reader.destroyed && !reader.readableEnded) n += unreadOr0(fd);
+    }
+    for (const f of this.sinkPending) n += f();
+    return n;
   }
 
   close(): void {

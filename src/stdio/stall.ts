@@ -83,6 +83,11 @@ export class StallGuard extends Writable {
     return this.pending() && !this.destroyed && Date.now() - this.lastProgress >= this.stallMs;
   }
 
+  /** Output accepted here that the FIFO's kernel buffer has not taken yet (queued here or in its writer). */
+  get bufferedBytes(): number {
+    return this.writableLength + this.queued + this.dest.writableLength;
+  }
+
   /** Bytes dropped so far in the current stall (0 while a reader takes data). */
   get droppedBytes(): number {
     return this.dropped;

@@ -183,6 +183,10 @@ class PendingIO implements IOHandle {
     return Promise.resolve(true);
   }
 
+  settle(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   close(): void {}
 
   /** Applies what was asked for so far to the real IO. */

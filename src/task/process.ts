@@ -28,6 +28,8 @@ export interface StdioConfig {
 export interface IOHandle {
   closeStdin(): void;
   drain(opts: { timeoutMs: number }): Promise<boolean>;
+  /** At the exit, before it is reported: the output's reader took what the process wrote (bounded). */
+  settle(opts: { timeoutMs: number }): Promise<boolean>;
   close(): void;
   resize?(cols: number, rows: number): void;
 }

@@ -25,8 +25,8 @@ import { readStats } from "../cgroups/index.js";
 
 const T = containerd.task.v2;
 const Empty = google.protobuf.Empty;
-/** How long a terminal process's exit waits for its output to reach the FIFO (an orphan may hold the pty). */
-const TERMINAL_SETTLE_MS = 2000;
+/** How long a process's exit waits for its output to reach the FIFO's reader (see ProcessIO.settle). */
+const EXIT_SETTLE_MS = 2000;
 const STATUS: Record<Status, number> = { created: 1, running: 2, stopped: 3, paused: 4, pausing: 5, deleted: 3 };
 
 export interface TaskServiceDeps {
@@ -57,8 +57,8 @@ export class TaskService {
     this.router = new ExitRouter(
       (_t, p: Proc, e: Exit) => events.exit(p.containerId, p.id, p.pid, e.status, e.at),
       (t) => (t as Container).onInitExit(),
-      // A terminal's output is in the FIFO before its exit is known: ctr stops reading at the exit.
-      (p: Proc) => (p.stdio.terminal && p.io !== undefined ? p.io.drain({ timeoutMs: TERMINAL_SETTLE_MS }) : undefined),
+      // The output is read before the exit is known: ctr stops reading the FIFOs once it has the exit.
+      (p: Proc) => p.io?.settle({ timeoutMs: EXIT_SETTLE_MS }),
       { onHoldExpired: (t) => (t as Container).onHoldExpired(), limits: deps.exitLimits },
     );
     deps.reaper.onExit((e) => this.router.handle(e));
