@@ -95,7 +95,8 @@ perVersion("shim config file (ctr)", (get) => {
     assert.ok(!l2.some((l) => /level=(debug|info)/.test(l)), `only warnings and errors with log_level = "warn":\n${l2.join("\n")}`);
     for (const id of ["ll0", "ll1", "ll2"]) await assertNoLeftovers(c, id);
   });
-}, { logLevel: "info" });
+  // The files' linger_ms decides, not the lane's SHIM_TS_LINGER_MS (scripts/test.sh), which wins over them.
+}, { logLevel: "info", env: { SHIM_TS_LINGER_MS: "" } });
 
 // CRI: the runtime's `options` table names the file with ConfigPath (containerd then sends only that path).
 function criSuite(v: ContainerdVersion): void {

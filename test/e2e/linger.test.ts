@@ -32,7 +32,8 @@ function lingerSuite(v: ContainerdVersion): void {
     const config = (name: string, text: string): string => { const p = path.join(get().dir, name); writeFileSync(p, text); return p; };
 
     before(async () => {
-      c = await startContainerd(v, { env: { SHIM_TS_GROUPING: "namespace" } });
+      // The config files decide the linger here, not the lane's SHIM_TS_LINGER_MS (scripts/test.sh).
+      c = await startContainerd(v, { env: { SHIM_TS_GROUPING: "namespace", SHIM_TS_LINGER_MS: "" } });
       for (const ns of ["lg-on", "lg-off"]) {
         const r = await c.ctr(["images", "import", "--all-platforms", await busyboxImageTar()], { ns, timeoutMs: 60_000 });
         assert.equal(r.code, 0, r.stderr);
