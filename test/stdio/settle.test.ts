@@ -64,7 +64,7 @@ void suite("settle at a process's exit", () => {
       stdio: ["ignore", io.runcStdio[1], "pipe"],
     });
     let orphan = "";
-    child.stderr.on("data", (d: Buffer) => (orphan += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (orphan += d.toString()));
     t.after(() => {
       if (orphan.trim() !== "") process.kill(Number(orphan.trim()), "SIGKILL");
     });
