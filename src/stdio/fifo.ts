@@ -4,7 +4,7 @@
  * (`fdReader`/`fdWriter`: libuv pipe handles on Node, Bun's fd reader/writer on Bun), so reads and writes
  * are epoll-driven and writes apply backpressure.
  */
-import { constants, openSync } from "node:fs";
+import { constants, fstatSync, openSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { ShimError } from "../errdefs.js";
 import type { Logger } from "../log.js";
@@ -13,15 +13,38 @@ import { OwnedFd } from "./fd.js";
 
 const { O_RDONLY, O_WRONLY, O_NONBLOCK } = constants;
 
-/** Opens `path` with O_NONBLOCK added to `flags` (libuv adds O_CLOEXEC); wraps errors with the FIFO's role. */
+/**
+ * Opens `path` with O_NONBLOCK added to `flags` (libuv adds O_CLOEXEC); wraps errors with the FIFO's role.
+ * Anything but a FIFO (a regular file or a device named as stdio) is InvalidArgument.
+ */
 function openNonblocking(path: string, flags: number, role: string, log: Logger | undefined): OwnedFd {
+  let fd: OwnedFd;
   try {
-    return new OwnedFd(openSync(path, flags | O_NONBLOCK), log);
+    fd = new OwnedFd(openSync(path, flags | O_NONBLOCK), log);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     const shimCode = code === "ENOENT" ? "NotFound" : "Internal";
     throw new ShimError(shimCode, `Cannot open ${role} FIFO "${path}": ${code}`, { cause: err });
   }
+  if (!fstatSync(fd.fd).isFIFO()) {
+    fd.close();
+    throw new ShimError("InvalidArgument", `Cannot open ${role} FIFO "${path}": not a FIFO`);
+  }
+  return fd;
+}
+
+/** Wraps `fd` in a stream (which then owns it); on failure closes `fd` and `other`, and says which FIFO. */
+function adopt<T>(fd: OwnedFd, other: OwnedFd, wrap: (n: number) => T, role: string, path: string): T {
+  let stream: T;
+  try {
+    stream = wrap(fd.fd);
+  } catch (err) {
+    fd.close();
+    other.close();
+    throw new ShimError("Internal", `Cannot use ${role} FIFO "${path}": ${(err as Error).message}`, { cause: err });
+  }
+  fd.take();
+  return stream;
 }
 
 /**
@@ -48,8 +71,7 @@ export class OutputFifo {
       keepAlive.close();
       throw err;
     }
-    const stream = fdWriter(fd.take());
-    return new OutputFifo(stream, keepAlive);
+    return new OutputFifo(adopt(fd, keepAlive, fdWriter, "output", path), keepAlive);
   }
 
   /** Bytes in the FIFO that no reader has taken yet (0 once closed or if it cannot be asked). */
@@ -94,8 +116,7 @@ export class InputFifo {
       fd.close();
       throw err;
     }
-    const stream = fdReader(fd.take());
-    return new InputFifo(stream, keepAlive);
+    return new InputFifo(adopt(fd, keepAlive, fdReader, "stdin", path), keepAlive);
   }
 
   /** Drops our keep-alive writer (CloseIO). Idempotent. */

@@ -156,6 +156,27 @@ void suite("openProcessIO() with FIFOs", () => {
     await assert.rejects(openProcessIO({ ...none, stdout: join(dir, "missing") }, opts), { code: "NotFound" });
     assert.equal(fdCount(), before);
   });
+
+  // Node's pipe streams refuse a regular file (ERR_INVALID_FD_TYPE): both FIFO ends leaked on every try.
+  void test("rejects a path that is not a FIFO with InvalidArgument and leaks nothing", async (t) => {
+    const file = join(tmpDir(t), "plain");
+    writeFileSync(file, "");
+    const attempt = async (spec: Partial<typeof none>): Promise<void> => {
+      await assert.rejects(openProcessIO({ ...none, ...spec }, opts), (err: Error & { code?: string }) => {
+        assert.equal(err.code, "InvalidArgument");
+        assert.match(err.message, /FIFO ".*plain": not a FIFO/);
+        return true;
+      });
+    };
+    await attempt({ stdout: file }); // a runtime may open an fd of its own once (epoll): count from here
+    const before = fdCount();
+    for (let i = 0; i < 3; i++) {
+      await attempt({ stdout: file });
+      await attempt({ stdin: file });
+      await attempt({ stdout: file, stderr: file });
+    }
+    assert.equal(fdCount(), before);
+  });
 });
 
 void suite("openProcessIO() with file://", () => {
