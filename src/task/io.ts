@@ -2,6 +2,7 @@
  * Prepares a process's stdio before runc runs and finishes it afterwards: real pipes copied to and
  * from containerd's FIFOs, or a console socket whose pty master is copied once runc sends it.
  */
+import { closeSync } from "node:fs";
 import type { Logger } from "../log.js";
 import { ConsoleSocket, copyConsole, openProcessIO } from "../stdio/index.js";
 import type { IOHandle, StdioConfig } from "./process.js";
@@ -56,6 +57,18 @@ export async function prepareIO(stdio: StdioConfig, opts: IOOptions): Promise<Pr
         socket.close();
       }
     },
-    abort: () => socket.close(),
+    abort: () => {
+      socket.close();
+      // runc may have sent the master before it failed: no console owns it, so it is closed here.
+      void master.then(closeQuietly, () => {});
+    },
   };
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
 }
