@@ -76,6 +76,9 @@ void suite("SIGUSR1 to the shim daemon", () => {
     await client.callTyped(TASK, "Start", T.StartRequest, { id: "app1" }, T.StartResponse, { timeoutMs: 20_000 });
     const waiting = client.callTyped(SANDBOX, "WaitSandbox", S.WaitSandboxRequest, { sandboxId: id }, S.WaitSandboxResponse, { timeoutMs: 60_000 });
     waiting.catch(() => undefined); // ends with the sandbox, or with the connection if the test fails
+    // Answered after WaitSandbox on the same connection: the daemon has read that call and holds it in flight
+    // (without this the dump could come first on a loaded machine: calls=0).
+    await client.callTyped(TASK, "State", T.StateRequest, { id: "app1" }, T.StateResponse, { timeoutMs: 5000 });
     // The dump is to show the publisher idle: Start's event is the last one sent before it (they go in order).
     await waitFor(() => topics.includes("/tasks/start"), { what: "the /tasks/start event at containerd" });
     const before = log.lines().length;
