@@ -89,13 +89,18 @@ export async function drainCopies(copies: Promise<boolean>, readerGone: (() => b
 }
 
 const CONSUMED_POLL_MS = 5;
+/**
+ * Checks in a row (5 ms apart) that find nothing pending before an exit is reported without EOF: Bun's
+ * fd reader may hold a chunk out of sight for a moment, so one empty look is not enough.
+ */
+const QUIET_POLLS = 20;
 /** A FIFO reader that took no byte for this long is not reading (a detached client): drain and settle stop waiting for it. */
 export const READER_STALL_MS = 500;
 
 /**
  * Waits, after a process exited, until `pending()` (bytes it wrote that the output's reader has not taken:
  * in the pipe, in the shim, in the FIFO) is 0: at once once `copied` settled (the pipes reached EOF), else
- * on two checks in a row (an orphan may hold the pipe open: no EOF, but nothing left to copy). Gives up
+ * on QUIET_POLLS checks in a row (an orphan may hold the pipe open: no EOF, but nothing left to copy). Gives up
  * (false) once the count stopped changing for `stallMs` (nobody reads: a detached client) or at
  * `timeoutMs`. Never rejects.
  */
@@ -111,7 +116,7 @@ export async function waitSettled(pending: () => number, copied: Promise<unknown
   let zeroes = 0;
   for (;;) {
     zeroes = last === 0 ? zeroes + 1 : 0;
-    if (last === 0 && (ended || zeroes >= 2)) return true;
+    if (last === 0 && (ended || zeroes >= QUIET_POLLS)) return true;
     const now = Date.now();
     if (now >= deadline || now - lastChange >= opts.stallMs) return false;
     let timer: NodeJS.Timeout | undefined;
