@@ -102,12 +102,17 @@ export const READER_STALL_MS = 500;
  * in the pipe, in the shim, in the FIFO) is 0: at once once `copied` settled (the pipes reached EOF), else
  * on QUIET_POLLS checks in a row (an orphan may hold the pipe open: no EOF, but nothing left to copy). Gives up
  * (false) once the count stopped changing for `stallMs` (nobody reads: a detached client) or at
- * `timeoutMs`. Never rejects.
+ * `timeoutMs`. `copied` undefined: the copies already ended, so the first 0 ends the wait. Never rejects.
  */
-export async function waitSettled(pending: () => number, copied: Promise<unknown>, opts: { timeoutMs: number; stallMs: number }): Promise<boolean> {
+export async function waitSettled(
+  pending: () => number,
+  copied: Promise<unknown> | undefined,
+  opts: { timeoutMs: number; stallMs: number },
+): Promise<boolean> {
   const deadline = Date.now() + opts.timeoutMs;
-  let ended = false;
-  const end = copied.then(
+  // Known at once when there is nothing to wait for: a first look at 0 then returns true even past the deadline.
+  let ended = copied === undefined;
+  const end = copied?.then(
     () => (ended = true),
     () => (ended = true),
   );
@@ -121,7 +126,7 @@ export async function waitSettled(pending: () => number, copied: Promise<unknown
     if (now >= deadline || now - lastChange >= opts.stallMs) return false;
     let timer: NodeJS.Timeout | undefined;
     const tick = new Promise((resolve) => (timer = setTimeout(resolve, CONSUMED_POLL_MS)));
-    await (ended ? tick : Promise.race([end, tick]));
+    await (ended || end === undefined ? tick : Promise.race([end, tick]));
     clearTimeout(timer);
     const n = pending();
     if (n !== last) lastChange = Date.now();
@@ -132,19 +137,9 @@ export async function waitSettled(pending: () => number, copied: Promise<unknown
 /**
  * Waits until `unread()` reaches 0 (the FIFO's reader took everything written), until the count stops
  * falling for `stallMs` (nobody is reading: a detached client), or until `timeoutMs`, whichever is first.
- * Resolves true only in the first case. Never rejects.
+ * Resolves true only in the first case. Never rejects. {@link waitSettled} with the copies already ended:
+ * one poll loop for both.
  */
-export async function waitConsumed(unread: () => number, opts: { timeoutMs: number; stallMs: number }): Promise<boolean> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let last = unread();
-  let lastChange = Date.now();
-  while (last > 0) {
-    const now = Date.now();
-    if (now >= deadline || now - lastChange >= opts.stallMs) return false;
-    await new Promise((resolve) => setTimeout(resolve, CONSUMED_POLL_MS));
-    const n = unread();
-    if (n !== last) lastChange = Date.now();
-    last = n;
-  }
-  return true;
+export function waitConsumed(unread: () => number, opts: { timeoutMs: number; stallMs: number }): Promise<boolean> {
+  return waitSettled(unread, undefined, opts);
 }
