@@ -48,6 +48,18 @@ function adopt<T>(fd: OwnedFd, other: OwnedFd, wrap: (n: number) => T, role: str
 }
 
 /**
+ * Bytes in the pipe or FIFO `fd` reads from that no reader has taken yet (FIONREAD), 0 if it cannot be
+ * asked: callers poll these (settle, a console's drain, the stall guard), where one failed look must not throw.
+ */
+export function unreadOr0(fd: number): number {
+  try {
+    return unreadBytes(fd);
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * A writer on an output FIFO (stdout/stderr). Holds its own never-read reader so writes never fail with
  * EPIPE while containerd is detached; the kernel buffer keeps data for the next reader, then backpressure.
  */
@@ -76,12 +88,7 @@ export class OutputFifo {
 
   /** Bytes in the FIFO that no reader has taken yet (0 once closed or if it cannot be asked). */
   unread(): number {
-    if (!this.keepAlive.owned) return 0;
-    try {
-      return unreadBytes(this.keepAlive.fd);
-    } catch {
-      return 0;
-    }
+    return this.keepAlive.owned ? unreadOr0(this.keepAlive.fd) : 0;
   }
 
   /** Destroys the writer and drops the keep-alive reader. Idempotent. */

@@ -7,11 +7,11 @@ import { dirname } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { ShimError } from "../errdefs.js";
 import type { Logger } from "../log.js";
-import { fdReader, fdWriter, pipe2, unreadBytes } from "../sys/index.js";
+import { fdReader, fdWriter, pipe2 } from "../sys/index.js";
 import { BinaryLogger, type PidRegistry } from "./binary.js";
 import { drainCopies, Fanin, READER_STALL_MS, waitSettled } from "./copy.js";
 import { OwnedFd } from "./fd.js";
-import { InputFifo, OutputFifo } from "./fifo.js";
+import { InputFifo, OutputFifo, unreadOr0 } from "./fifo.js";
 import { StallGuard, type StallOptions } from "./stall.js";
 import { parseStdio, type StdioTarget } from "./uri.js";
 
@@ -165,14 +165,6 @@ export async function openProcessIO(spec: StdioSpec, opts: IOOptions): Promise<P
   } catch (err) {
     io.close();
     throw err;
-  }
-}
-
-function unreadOr0(fd: number): number {
-  try {
-    return unreadBytes(fd);
-  } catch {
-    return 0;
   }
 }
 
