@@ -22,8 +22,9 @@ import { BinaryLogger } from "./binary.js";
 import { drainCopies, Fanin, READER_STALL_MS, waitConsumed } from "./copy.js";
 import { OwnedFd } from "./fd.js";
 import { InputFifo } from "./fifo.js";
-import { openSinks, type IOOptions, type ProcessIO, type StdioSpec } from "./io.js";
+import type { IOOptions, ProcessIO, StdioSpec } from "./io.js";
 import { MasterWriter } from "./pty.js";
+import { openSinks } from "./sinks.js";
 import { parseStdio } from "./uri.js";
 
 /** A unix socket in a fresh `pty*` directory on which runc sends the pty master (`--console-socket`). */
