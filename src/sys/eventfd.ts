@@ -1,8 +1,9 @@
 /**
  * eventfd(2) for cgroup v1 OOM notifications, read without blocking the event loop. The fd is created
- * non-blocking and watched through the native seam (ffi.ts: a libuv poll handle on Node, poll(2) on a
- * timer on Bun); each signal reads, so resets, the counter. Nothing else reads it, so a synchronous
- * {@link EventFd.read} (oom.ts `stop({ flush: true })`) sees a signal the loop has not delivered yet.
+ * non-blocking and watched through the native seam (ffi.ts: a libuv poll handle on Node, Bun's own fd
+ * reader on Bun); each signal reads, so resets, the counter. On Bun that read happens before the callback,
+ * so a synchronous {@link EventFd.read} of a watched eventfd may find a signal already taken but not yet
+ * delivered: a flush reads an eventfd nobody watches (oom.ts).
  */
 import { closeSync, readSync, writeSync } from "node:fs";
 import { ShimError } from "../errdefs.js";
@@ -50,7 +51,8 @@ export class EventFd {
 
   /**
    * Calls `cb` with the counter each time it becomes non-zero (it is read, so reset, before `cb`).
-   * The watch is unref'd where the runtime allows it (Node: a watcher never keeps the process alive).
+   * The watch is unref'd where the runtime allows it: on Node it never keeps the process alive, on Bun it
+   * does until {@link EventFd.close}.
    * Only one callback at a time.
    */
   onSignal(cb: (count: bigint) => void): void {

@@ -47,7 +47,8 @@ export interface Natives {
   watchWritable(fd: number, cb: () => void): Watch;
   /**
    * Calls `cb` with the counter each time the non-blocking eventfd `fd` is signalled; the counter is read
-   * (so reset) before `cb`. Never calls `cb` with 0.
+   * (so reset) before `cb`. Never calls `cb` with 0. On Bun the runtime reads it on its own loop before
+   * `cb` runs, so a synchronous read in between finds 0, and the watch cannot be unref'd (bun/stream-eventfd.ts).
    */
   watchEventfd(fd: number, cb: (count: bigint) => void): Watch;
 }

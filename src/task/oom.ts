@@ -4,9 +4,9 @@
  * OOM that happened just before the exit is reported before the init's TaskExit is published
  * (containerd's internal/oom does the same on main; peers.md §2.7).
  *
- * - cgroup v1: an eventfd registered for `memory.oom_control` through `cgroup.event_control`, polled on
- *   the event loop (src/sys/eventfd.ts). The kernel also signals it when the cgroup is removed; such a
- *   wake-up finds the directory gone and is not reported.
+ * - cgroup v1: eventfds registered for `memory.oom_control` through `cgroup.event_control`, one watched on
+ *   the event loop (src/sys/eventfd.ts), one kept for the flush. The kernel also signals them when the cgroup
+ *   is removed; such a wake-up finds the directory gone and is not reported.
  * - cgroup v2: inotify (`fs.watch`) on `memory.events`; reported when `oom_kill` increases. `oom_kill`,
  *   not `oom`: with a pod-level limit the `oom` event is charged to the pod's cgroup only.
  */
@@ -47,9 +47,16 @@ export function watchOom(
   return undefined;
 }
 
-/** cgroup v1: memory.oom_control eventfd. */
+/**
+ * cgroup v1: two eventfds registered on memory.oom_control; the kernel signals every registration. `live` is
+ * watched; `tally` is never read but by a flush. On Bun the runtime reads `live`'s counter on its own loop
+ * before the callback (src/sys/eventfd.ts), so a flush could not tell from `live` whether a signal is still
+ * on its way; `tally` holds every signal since create, and `seen` those delivered through `live`.
+ */
 class V1Watcher implements OomWatcher {
-  private readonly efd: EventFd;
+  private readonly live: EventFd;
+  private readonly tally: EventFd;
+  private seen = 0n;
   private stopped = false;
 
   constructor(
@@ -57,18 +64,27 @@ class V1Watcher implements OomWatcher {
     private readonly onOom: () => void,
     eventFd: () => EventFd,
   ) {
-    this.efd = eventFd();
+    this.live = eventFd();
     try {
-      // The kernel keeps the eventfd, not the control file, so the latter is closed at once.
+      this.tally = eventFd();
+    } catch (err) {
+      this.live.close();
+      throw err;
+    }
+    try {
+      // The kernel keeps the eventfds, not the control file, so the latter is closed at once.
       const control = openSync(path.join(dir, "memory.oom_control"), "r");
       try {
-        writeFileSync(path.join(dir, "cgroup.event_control"), `${this.efd.fd} ${control}`);
+        for (const efd of [this.live, this.tally]) writeFileSync(path.join(dir, "cgroup.event_control"), `${efd.fd} ${control}`);
       } finally {
         closeSync(control);
       }
-      this.efd.onSignal(() => this.report());
+      this.live.onSignal((n) => {
+        this.seen += n;
+        this.report();
+      });
     } catch (err) {
-      this.efd.close(); // registered or not: closing the eventfd also ends the kernel's registration
+      this.close(); // registered or not: closing an eventfd also ends the kernel's registration
       throw err;
     }
   }
@@ -79,9 +95,14 @@ class V1Watcher implements OomWatcher {
 
   stop(opts: { flush?: boolean } = {}): void {
     if (this.stopped) return;
-    if (opts.flush && this.efd.read() > 0n) this.report();
+    if (opts.flush && this.tally.read() > this.seen) this.report();
     this.stopped = true;
-    this.efd.close();
+    this.close();
+  }
+
+  private close(): void {
+    this.live.close();
+    this.tally.close();
   }
 }
 

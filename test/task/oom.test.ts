@@ -32,8 +32,9 @@ void suite("EventFd", () => {
     efd.close();
     efd.close();
     assert.equal(efd.read(), 0n);
-    await noWorker(); // Bun: the poll Worker (its wake-up eventfd, its own loop's fds) ends with the last watch
-    assert.equal(fdCount(), before, "no fd leaked");
+    await noWorker(); // Bun: a poll Worker (its wake-up eventfd, its own loop's fds) ends with the last watch
+    // Bun reads through its own dup of the fd, closed once the reader's cancel settles.
+    await waitFor(() => fdCount() === before, { timeoutMs: 5_000, what: `fds back to ${before} (now ${fdCount()})` });
   });
 });
 
@@ -96,6 +97,47 @@ void suite("watchOom() on cgroup v1 when the eventfd cannot be watched", () => {
     assert.ok(made !== undefined, "the watcher made its eventfd");
     assert.match(sink.lines.join(""), /level=warn msg="cannot watch cgroup for OOM kills".*cannot watch the eventfd/);
     assert.equal(fdCount(), before, "the eventfd was closed");
+  });
+});
+
+void suite("watchOom() on cgroup v1: the flush at exit", () => {
+  /** A v1 memory cgroup as files (registering an eventfd is a plain write), and every eventfd the watcher made. */
+  async function fakeV1(t: { after(fn: () => void): void }) {
+    const dir = await mkdtemp(path.join(tmpdir(), "oomv1-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(path.join(dir, "memory.oom_control"), "oom_kill_disable 0\nunder_oom 0\n");
+    writeFileSync(path.join(dir, "cgroup.event_control"), "");
+    const made: EventFd[] = [];
+    const eventFd = () => {
+      const e = EventFd.create();
+      made.push(e);
+      return e;
+    };
+    return { cg: { version: 1 as const, dirs: new Map([["memory", dir]]) }, made, eventFd };
+  }
+
+  void test("reports an OOM whose signal the runtime already read but had not delivered", async (t) => {
+    // On Bun the watched eventfd's counter is read on Bun's own loop before the callback runs: a flush in
+    // between found it 0, and the init's TaskExit went out with no TaskOOM before it.
+    const { cg, made, eventFd } = await fakeV1(t);
+    let ooms = 0;
+    const w = watchOom(cg, () => ooms++, log, { eventFd });
+    assert.ok(w !== undefined);
+    for (const e of made) e.write(1n); // the kernel signals every registration
+    made[0]!.read(); // what Bun's reader does before the callback
+    w.stop({ flush: true });
+    assert.equal(ooms, 1, "the flush reported the OOM");
+  });
+
+  void test("does not report again an OOM the watch delivered", async (t) => {
+    const { cg, made, eventFd } = await fakeV1(t);
+    let ooms = 0;
+    const w = watchOom(cg, () => ooms++, log, { eventFd });
+    for (const e of made) e.write(1n);
+    await waitFor(() => ooms === 1, { timeoutMs: 5_000, what: "TaskOOM callback" });
+    w?.stop({ flush: true });
+    assert.equal(ooms, 1);
+    assert.ok(made.every((e) => e.read() === 0n), "every eventfd closed");
   });
 });
 

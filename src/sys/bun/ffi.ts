@@ -13,15 +13,15 @@
  * - Variadic fcntl/ioctl are declared with their one integer/pointer argument: on x86_64 and arm64 Linux
  *   such an argument travels in the same register either way.
  * - Watching: Bun has no fd watcher that does not read, and watchReadable must not read (the SCM_RIGHTS
- *   message has to stay for recvmsg). `Bun.file(fd).stream()` reads the eventfd counter on Bun's loop before
- *   JS gets it (a synchronous flush, oom.ts `stop({ flush: true })`, could find it taken) and keeps the process
- *   alive. So a Worker blocks in poll(2) and posts readiness to this thread (bun/watch.ts): no timer, nothing
- *   runs while no watched fd changes. It replaced poll(2) with timeout 0 on a timer backing off to 50/250 ms
- *   (up to that much added latency, and 4-20 wake-ups a second per watch); figures in bench/RESULTS.md.
+ *   message has to stay for recvmsg). So a Worker blocks in poll(2) and posts readiness to this thread
+ *   (bun/watch.ts): no timer, nothing runs while no watched fd changes. It replaced poll(2) with timeout 0 on a
+ *   timer backing off to 50/250 ms (up to that much added latency, and 4-20 wake-ups a second per watch).
+ *   An eventfd may be read, so watchEventfd uses Bun's own fd reader instead (bun/stream-eventfd.ts), which
+ *   spares the Worker's heap; figures for both in bench/RESULTS.md.
  */
 import { createRequire } from "node:module";
-import { readEventfdCounter } from "../counter.js";
 import type { Block, Natives } from "../ffi-types.js";
+import { streamEventfd } from "./stream-eventfd.js";
 import { watchFd } from "./watch.js";
 
 /** The parts of bun:ffi used here (typed locally: the project does not depend on bun-types). */
@@ -94,12 +94,6 @@ export function bunNatives(): Natives {
     },
     watchReadable: (fd, cb) => watchFd(watchLibc, fd, POLLIN | POLLRDHUP, cb),
     watchWritable: (fd, cb) => watchFd(watchLibc, fd, POLLOUT, cb),
-    watchEventfd(fd, cb) {
-      const buf = Buffer.alloc(8);
-      return watchFd(watchLibc, fd, POLLIN, () => {
-        const n = readEventfdCounter(fd, buf);
-        if (n > 0n) cb(n);
-      });
-    },
+    watchEventfd: (fd, cb) => streamEventfd(fd, cb),
   };
 }
