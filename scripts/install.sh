@@ -108,13 +108,15 @@ cp -- "$release" "$tmp"
 chmod 0755 "$tmp"
 mv -f -- "$tmp" "$bin"
 # Where the Node binary writes koffi's native module: named by its sha256, which the bundle carries. The
-# Bun binary uses bun:ffi and writes nothing. Cache lines of an earlier install stay listed.
+# Bun binary uses bun:ffi and writes nothing. Either engine's `start` keeps containerd's version per binary in
+# /run/containerd-shim-ts/version (src/shim/manager/version-probe.ts). Cache lines of an earlier install stay listed.
 caches=()
 if [ "$engine" = node ]; then
   sha=$(grep -aoE -m 1 'koffiSha256: ?"[0-9a-f]{64}"' "$bin" | grep -oE '[0-9a-f]{64}' | head -n 1 || true)
   [ -n "$sha" ] || die "cannot find the koffi hash in $bin"
   caches=("cache /run/containerd-shim-ts/${sha:0:16}" "cache /var/lib/containerd-shim-ts/${sha:0:16}")
 fi
+caches+=("cache /run/containerd-shim-ts/version")
 if [ -f "$manifest" ]; then mapfile -t -O ${#caches[@]} caches < <(grep '^cache ' "$manifest"); fi
 {
   echo "file $bin"

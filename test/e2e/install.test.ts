@@ -189,13 +189,16 @@ void suite("install.sh and the single executable", { timeout: 900_000, skip: TES
     }
   }
 
-  void test("--uninstall removes what it installed and the native module the Node binary wrote", async () => {
+  void test("--uninstall removes what it installed, the native module the Node binary wrote and the version cache", async () => {
     assert.ok(existsSync(path.join(cache, "koffi.node")), `the daemons wrote no ${cache}/koffi.node`);
+    const versions = "/run/containerd-shim-ts/version"; // start's cache of containerd's version (version-probe.ts)
+    assert.ok(existsSync(versions), `the installed files' starts wrote no ${versions}`);
     for (const engine of ENGINES) {
       const { prefix } = of(engine);
       await install(["--prefix", prefix, "--uninstall"]);
       assert.equal(existsSync(prefix), false, `left behind: ${existsSync(prefix) ? tree(prefix).join(", ") : ""}`);
     }
     assert.equal(existsSync(cache), false, `${cache} left behind`);
+    assert.equal(existsSync(versions), false, `${versions} left behind`);
   });
 });
