@@ -3,7 +3,7 @@
 //   and fd streams, eventfd, SCM_RIGHTS, SO_PEERCRED, mount.
 // Must not import: cgroups, gen, runc, sandbox, shim, stdio, task, ttrpc.
 
-/** Reading an eventfd's counter, shared by both sides of the native seam (ffi-node.ts, bun/ffi.ts). */
+/** Reading an eventfd's counter: Node's watch (ffi-node.ts) and a synchronous EventFd.read (eventfd.ts). */
 import { readSync } from "node:fs";
 
 /** Reads (and so resets) the non-blocking eventfd `fd`'s counter into `buf` (8 bytes); 0n when not signalled. */

@@ -5,8 +5,9 @@
  * so a synchronous {@link EventFd.read} of a watched eventfd may find a signal already taken but not yet
  * delivered: a flush reads an eventfd nobody watches (oom.ts).
  */
-import { closeSync, readSync, writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
 import { ShimError } from "../errdefs.js";
+import { readEventfdCounter } from "./counter.js";
 import { natives, type Watch } from "./ffi.js";
 import { E, errnoName, lastErrno } from "./libc.js";
 
@@ -32,14 +33,7 @@ export class EventFd {
 
   /** Reads and resets the counter without blocking: 0n when nothing was signalled (or after close). */
   read(): bigint {
-    if (this.closed) return 0n;
-    const buf = Buffer.alloc(8);
-    try {
-      return readSync(this.fd, buf, 0, 8, null) === 8 ? buf.readBigUInt64LE(0) : 0n;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EAGAIN") return 0n;
-      throw err;
-    }
+    return this.closed ? 0n : readEventfdCounter(this.fd, Buffer.alloc(8));
   }
 
   /** Adds `n` to the counter (tests, and waking a watcher). */
